@@ -1,0 +1,101 @@
+"""Named run profiles of the notebook pipeline: how much data, which model size, how long to train.
+
+``quick`` proves the whole pipeline in a few minutes on 2 CPU cores (CI); ``laptop`` gives real, reduced results
+in under an hour on 2 cores; ``paper`` is the paper's protocol and model, meant for a GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+PROFILE_NAMES = ("quick", "laptop", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings shared by every notebook of one pipeline run (currents in nA)."""
+
+    name: str
+    fit_profile: str  # noble fit --profile
+    n_train_samples: int  # sampled (amplitude, train HoF) pairs
+    n_test_samples_per_hof: int  # unseen currents per train HoF in the train-HoF test set
+    n_train_hofs: int | None  # None: every train HoF of the split
+    n_test_hofs: int | None  # None: every test HoF of the split
+    fi_amplitudes: tuple[float, ...]  # nA, the PDE F-I grid
+    model_profile: str  # noble train --profile
+    epochs: int | None  # None: the model profile's own
+    max_minutes: float | None  # wall-clock cap of training
+    n_hull_samples: int  # synthetic models sampled in the latent hull (paper: 200)
+    n_neighbourhood_samples: int  # synthetic models around one test HoF (paper: 50)
+    workers: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_FI_COARSE = (-0.11, -0.05, 0.0, 0.02, 0.04, 0.06, 0.1, 0.16, 0.22, 0.28)
+_FI_FINE = tuple(round(-0.11 + 0.01 * i, 3) for i in range(40))
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        fit_profile="quick",
+        n_train_samples=48,
+        n_test_samples_per_hof=2,
+        n_train_hofs=4,
+        n_test_hofs=2,
+        fi_amplitudes=(-0.11, 0.0, 0.05, 0.1, 0.2),
+        model_profile="quick",
+        epochs=3,
+        max_minutes=2.0,
+        n_hull_samples=20,
+        n_neighbourhood_samples=10,
+    ),
+    "laptop": Profile(
+        name="laptop",
+        fit_profile="demo",
+        n_train_samples=2000,
+        n_test_samples_per_hof=4,
+        n_train_hofs=None,
+        n_test_hofs=None,
+        fi_amplitudes=_FI_COARSE,
+        model_profile="laptop",
+        epochs=None,
+        max_minutes=25.0,
+        n_hull_samples=200,
+        n_neighbourhood_samples=50,
+    ),
+    "paper": Profile(
+        name="paper",
+        fit_profile="demo",
+        n_train_samples=75_600,
+        n_test_samples_per_hof=20,
+        n_train_hofs=None,
+        n_test_hofs=None,
+        fi_amplitudes=_FI_FINE,
+        model_profile="paper",
+        epochs=None,
+        max_minutes=None,
+        n_hull_samples=200,
+        n_neighbourhood_samples=50,
+        workers=16,
+    ),
+}
+
+
+def get_profile(name: str, **overrides: Any) -> Profile:
+    """A profile by name, with optional field overrides."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    return replace(PROFILES[name], **overrides) if overrides else PROFILES[name]
+
+
+def default_profile() -> str:
+    """``paper`` when a CUDA GPU is present, else ``laptop``."""
+    try:
+        import torch
+
+        return "paper" if torch.cuda.is_available() else "laptop"
+    except ImportError:  # pragma: no cover - torch is a hard requirement
+        return "laptop"

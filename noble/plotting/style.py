@@ -1,0 +1,49 @@
+"""One figure style for every plot: paper-like fonts, colours per data source, PNG + PDF output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+#: Colours used for the same source in every figure.
+COLORS = {
+    "experiment": "#000000",
+    "pde": "#1f77b4",
+    "noble": "#ff7f0e",
+    "hull": "#2ca02c",
+    "test": "#d62728",
+    "neighbourhood": "#9467bd",
+}
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 120,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "pdf.fonttype": 42,
+    "lines.linewidth": 1.0,
+}
+
+
+def apply_style() -> None:
+    """Apply the project's matplotlib style (call once per notebook)."""
+    matplotlib.rcParams.update(RC)
+
+
+def save_figure(fig, name: str, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as ``<out_dir>/<name>.<fmt>`` for each format; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path)
+        paths.append(path)
+    return paths
