@@ -1,0 +1,236 @@
+"""The NOBLE model: the embedding followed by a 1D Fourier neural operator (neuraloperator 2.0.0).
+
+Units: currents nA, voltages mV, time ms. The FNO works on voltage in volts internally (as the authors'
+code does), and :class:`NobleModel` multiplies its output by ``output_scale_mV`` (1000), so every public
+method returns mV.
+
+The paper's architecture (the ``paper`` profile, the defaults of :class:`FNOConfig`): 12 Fourier layers,
+24 hidden channels, 256 Fourier modes (129 kept rfft coefficients), projection channel ratio 4, lifting
+ratio 2, GELU, linear FNO skips, soft-gating channel-MLP skips, no normalisation, and neuraloperator's grid
+positional embedding (one extra channel in [0, 1], added by the library inside the FNO).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from noble.embedding import (
+    Embedding,
+    EmbeddingError,
+    EmbeddingSpec,
+    FeatureScaler,
+    FeatureTable,
+    StimulusTemplate,
+    feature_rows,
+)
+from noble.errors import NobleError
+
+
+class ConfigError(NobleError):
+    """A model or training configuration that is unknown or malformed."""
+
+
+@dataclass(frozen=True)
+class FNOConfig:
+    """FNO hyperparameters; the defaults are the paper's."""
+
+    n_layers: int = 12
+    hidden_channels: int = 24
+    n_modes: int = 256
+    projection_channel_ratio: float = 4
+    lifting_channel_ratio: float = 2
+    positional_embedding: str | None = "grid"
+    output_scale_mV: float = 1000.0  # network output (V) * output_scale_mV = mV
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FNOConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known - {"type", "in_channels", "out_channels", "n_parameters", "n_real_parameters"}
+        if unknown:
+            raise ConfigError(f"unknown model setting(s): {sorted(unknown)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: Named model sizes: ``paper`` (1.8M real parameters), ``laptop`` (moderate, CPU-trainable) and ``quick``
+#: (seconds per epoch on a CPU; for tests and smoke runs).
+MODEL_PROFILES: dict[str, FNOConfig] = {
+    "paper": FNOConfig(),
+    "laptop": FNOConfig(n_layers=4, hidden_channels=16, n_modes=128, projection_channel_ratio=4),
+    "quick": FNOConfig(n_layers=2, hidden_channels=8, n_modes=32, projection_channel_ratio=2),
+}
+
+
+def build_fno(config: FNOConfig, in_channels: int) -> nn.Module:
+    """The neuraloperator FNO with every setting stated explicitly (one output channel)."""
+    import torch.nn.functional as F
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from neuralop.models import FNO
+
+    return FNO(
+        n_modes=(int(config.n_modes),),
+        in_channels=int(in_channels),
+        out_channels=1,
+        hidden_channels=int(config.hidden_channels),
+        n_layers=int(config.n_layers),
+        lifting_channel_ratio=config.lifting_channel_ratio,
+        projection_channel_ratio=config.projection_channel_ratio,
+        positional_embedding=config.positional_embedding,
+        non_linearity=F.gelu,
+        norm=None,
+        use_channel_mlp=True,
+        channel_mlp_skip="soft-gating",
+        fno_skip="linear",
+        domain_padding=None,
+    )
+
+
+def real_parameter_count(module: nn.Module) -> int:
+    """Trainable real parameters (a complex weight counts twice)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters() if p.requires_grad)
+
+
+class NobleModel(nn.Module):
+    """Embedding + FNO: maps step amplitudes (nA) and neuron features to somatic voltage (mV).
+
+    ``feature_table`` (global HoF index -> {name: raw value}) lets :meth:`predict` take HoF indices;
+    ``train_hofs``/``test_hofs`` record the cell split the model was trained with.
+    """
+
+    def __init__(
+        self,
+        config: FNOConfig,
+        spec: EmbeddingSpec,
+        scaler: FeatureScaler,
+        template: StimulusTemplate = StimulusTemplate(),
+        feature_table: FeatureTable | None = None,
+        train_hofs: Sequence[int] = (),
+        test_hofs: Sequence[int] = (),
+        cell: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.spec = spec
+        self.template = template
+        self.cell = cell
+        self.feature_table = {int(h): dict(v) for h, v in (feature_table or {}).items()}
+        self.train_hofs = tuple(int(h) for h in train_hofs)
+        self.test_hofs = tuple(int(h) for h in test_hofs)
+        self.embedding = Embedding(spec, scaler, template)
+        self.fno = build_fno(config, spec.in_channels)
+
+    @property
+    def scaler(self) -> FeatureScaler:
+        return self.embedding.scaler
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.spec.features
+
+    def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Voltage ``[B, L]`` (mV) for amplitudes ``[B]`` (nA) and raw features ``[B, F]`` in ``feature_names`` order."""
+        x = self.embedding(amplitude_nA, features)
+        return self.fno(x)[:, 0, :] * self.config.output_scale_mV
+
+    def weight_tensors(self) -> dict[str, torch.Tensor]:
+        """The trainable state as plain tensors on the CPU (neuraloperator's ``_metadata`` entry left out)."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if isinstance(v, torch.Tensor)}
+
+    def features_for_hofs(self, hofs: Sequence[int]) -> np.ndarray:
+        """Raw features ``[N, F]`` of HoF models (global indices) from the recorded feature table."""
+        if self.spec.features and not self.feature_table:
+            raise EmbeddingError("this model records no feature table: pass features by name instead of HoF indices")
+        return feature_rows(self.feature_table, [int(h) for h in hofs], self.spec.features)
+
+    def features_by_name(self, features: Mapping[str, Sequence[float] | float], n: int) -> np.ndarray:
+        """Raw features ``[n, F]`` from ``{name: value or [n] values}``; names must match the model's exactly."""
+        names = set(features)
+        expected = set(self.spec.features)
+        if names != expected:
+            raise EmbeddingError(
+                f"the model embeds features {list(self.spec.features)}; got {sorted(names)}"
+                f" (missing {sorted(expected - names)}, unexpected {sorted(names - expected)})"
+            )
+        cols = []
+        for name in self.spec.features:
+            col = np.broadcast_to(np.asarray(features[name], dtype=float), (n,)) if np.ndim(features[name]) == 0 \
+                else np.asarray(features[name], dtype=float)
+            if col.shape != (n,):
+                raise EmbeddingError(f"feature {name!r} has shape {col.shape}, expected ({n},) to match the amplitudes")
+            if not np.all(np.isfinite(col)):
+                raise EmbeddingError(f"feature {name!r} has non-finite values")
+            cols.append(col)
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0))
+
+    @torch.no_grad()
+    def predict(
+        self,
+        amplitudes_nA: Sequence[float] | np.ndarray,
+        features: Mapping[str, Sequence[float] | float] | np.ndarray | None = None,
+        hofs: Sequence[int] | int | None = None,
+        batch_size: int = 256,
+        device: str | torch.device | None = None,
+    ) -> np.ndarray:
+        """Predicted voltage ``[N, n_samples]`` (mV) for step amplitudes (nA).
+
+        Give the neuron either as ``features`` (``{name: value or [N] values}`` with exactly the model's
+        feature names, or a raw ``[N, F]`` array in ``feature_names`` order) or as ``hofs`` (global HoF
+        indices, one or ``[N]``, looked up in the recorded feature table).
+        """
+        amps = np.atleast_1d(np.asarray(amplitudes_nA, dtype=float))
+        if amps.ndim != 1 or not np.all(np.isfinite(amps)):
+            raise EmbeddingError("amplitudes must be a 1-D sequence of finite currents in nA")
+        n = amps.shape[0]
+        if (features is None) == (hofs is None) and self.spec.features:
+            raise EmbeddingError("give the neuron as either features=... or hofs=..., not both or neither")
+        if hofs is not None:
+            hof_arr = np.broadcast_to(np.atleast_1d(np.asarray(hofs, dtype=int)), (n,))
+            feats = self.features_for_hofs(hof_arr.tolist())
+        elif isinstance(features, Mapping):
+            feats = self.features_by_name(features, n)
+        elif features is None:
+            feats = np.zeros((n, 0))
+        else:
+            feats = np.asarray(features, dtype=float)
+            if feats.shape != (n, len(self.spec.features)):
+                raise EmbeddingError(
+                    f"features array has shape {feats.shape}, expected ({n}, {len(self.spec.features)})"
+                    f" with columns {list(self.spec.features)}"
+                )
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        self.to(device)
+        out = np.empty((n, self.template.n_samples), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            sl = slice(start, start + batch_size)
+            a = torch.as_tensor(amps[sl], device=device)
+            f = torch.as_tensor(feats[sl], device=device)
+            out[sl] = self(a, f).float().cpu().numpy()
+        self.train(was_training)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The architecture as recorded in the model card."""
+        return {
+            "type": "neuralop.models.FNO",
+            **self.config.as_dict(),
+            "in_channels": self.spec.in_channels,
+            "out_channels": 1,
+            "n_real_parameters": real_parameter_count(self.fno),
+        }
+
+
+def model_profile(name: str, **overrides: Any) -> FNOConfig:
+    """A named model size with optional overrides."""
+    if name not in MODEL_PROFILES:
+        raise ConfigError(f"unknown model profile {name!r}; choose one of {sorted(MODEL_PROFILES)}")
+    return replace(MODEL_PROFILES[name], **overrides)

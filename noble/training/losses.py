@@ -1,0 +1,39 @@
+"""Losses on voltage traces (mV): relative L^p errors per trace and the differentiable sag amplitude."""
+from __future__ import annotations
+
+import torch
+
+
+def relative_lp(pred: torch.Tensor, target: torch.Tensor, p: int = 4, eps: float = 1e-8) -> torch.Tensor:
+    """Per-trace relative error ``||pred - target||_p / ||target||_p`` over the last axis: shape ``[N]``.
+
+    This equals neuraloperator's ``LpLoss(d=1, p=p).rel`` per sample (its ``reduction='sum'`` default sums
+    these over the batch; noble averages them explicitly).
+    """
+    diff = (pred - target).abs().pow(p).sum(dim=-1).pow(1.0 / p)
+    norm = target.abs().pow(p).sum(dim=-1).pow(1.0 / p)
+    return diff / (norm + eps)
+
+
+def sag_amplitude(
+    voltage_mV: torch.Tensor, window: torch.Tensor, temperature: float = 50.0, steady_fraction: float = 0.1
+) -> torch.Tensor:
+    """Differentiable sag amplitude ``[N]`` (mV) of traces ``[N, T]`` (mV) for a boolean stimulus ``window`` [T].
+
+    Steady state: the mean voltage over the last ``steady_fraction`` of the stimulus window. Minimum: the
+    softmin ``sum(V * softmax(-temperature * V))`` over the window (V in mV). Sag = steady state - minimum.
+    """
+    idx = torch.nonzero(window, as_tuple=False).flatten()
+    if idx.numel() == 0:
+        raise ValueError("the stimulus window is empty")
+    v = voltage_mV[:, idx]
+    n_tail = max(1, int(round(steady_fraction * idx.numel())))
+    steady = v[:, -n_tail:].mean(dim=-1)
+    weights = torch.softmax(-temperature * v, dim=-1)
+    soft_min = (weights * v).sum(dim=-1)
+    return steady - soft_min
+
+
+def relative_l2_squared(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Batch-level squared relative L2 error ``sum((pred - target)^2) / sum(target^2)`` (a scalar)."""
+    return ((pred - target) ** 2).sum() / ((target**2).sum() + eps)

@@ -1,0 +1,133 @@
+"""Training: overfitting a few traces, the HoF split, exact resume, the CLI."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from noble import load_model
+from noble.cli import main
+from noble.embedding import StimulusTemplate
+from noble.training import TrainingError, load_config, read_dataset, split_rows, train, write_dataset
+from noble.training.synthetic import synthetic_traces
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+TEMPLATE = StimulusTemplate(n_samples=300, dt_ms=1.0, delay_ms=15.0, duration_ms=200.0)
+PROTOCOL = {"delay_ms": 15.0, "duration_ms": 200.0, "t_stop_ms": 300.0}
+TABLE = {h: {"slope": 740.0 + 9.0 * h, "intercept": 0.014 + 0.0007 * ((3 * h) % 8)} for h in range(8)}
+TRAIN_HOFS, TEST_HOFS = [0, 1, 2, 3, 4, 5], [6, 7]
+
+
+def write(path, amps, hofs, seed=0):
+    amps, hofs = np.asarray(amps, float), np.asarray(hofs)
+    volt = synthetic_traces(amps, [TABLE[h]["intercept"] for h in hofs], [TABLE[h]["slope"] for h in hofs], TEMPLATE)
+    return write_dataset(path, volt, amps, hofs, TEMPLATE.time(), cell="synthetic_cell", engine="synthetic",
+                         protocol=PROTOCOL, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    hofs = np.repeat(np.arange(8), 6)
+    return write(tmp_path_factory.mktemp("data") / "train.h5", rng.uniform(-0.11, 0.28, hofs.size), hofs)
+
+
+def test_a_few_traces_are_overfitted(tmp_path):
+    data = write(tmp_path / "few.h5", [-0.1, -0.05, 0.005, -0.08], [0, 1, 0, 1])
+    config = load_config("quick").with_training(epochs=150, batch_size=4, holdout_fraction=0.0, learning_rate=0.01)
+    result = train(data, config, tmp_path / "run", feature_table=TABLE, train_hofs=[0, 1], test_hofs=[6], progress=False)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0] / 8  # the first epoch's loss is the untrained model's (one batch)
+    assert result.best_epoch is not None
+
+
+def test_split_keeps_test_hofs_out_of_training_and_the_scaler(dataset, tmp_path):
+    config = load_config("quick").with_training(epochs=1)
+    train(dataset, config, tmp_path / "run", feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    hof = read_dataset(dataset).hof
+    assert set(hof[split["train"]]) == set(TRAIN_HOFS) and set(hof[split["holdout"]]) <= set(TRAIN_HOFS)
+    assert set(hof[split["test_hofs"]]) == set(TEST_HOFS)
+    assert not set(split["train"]) & set(split["holdout"])
+    assert len(split["holdout"]) == 4  # 10% of the 36 traces of train HoF models
+    card = load_model(tmp_path / "run").card
+    assert card["scaler"]["fitted_on_hofs"] == TRAIN_HOFS
+    assert card["data"]["data_card_sha256"] == split["data_card_sha256"]
+    with pytest.raises(TrainingError, match="--resume"):
+        train(dataset, config, tmp_path / "run", feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+
+
+def test_split_rejects_traces_outside_the_split():
+    with pytest.raises(Exception, match="neither the train nor the test split"):
+        split_rows(np.array([0, 1, 9]), [0], [1], 0.1, 0)
+
+
+def _features_file(tmp_path):
+    path = tmp_path / "features.json"
+    path.write_text(json.dumps({str(h): v for h, v in TABLE.items()}))
+    return path
+
+
+def test_resume_equals_an_uninterrupted_run(dataset, tmp_path, monkeypatch):
+    # the CLI takes the split from the cell package; this synthetic cell has none, so give it here
+    monkeypatch.setattr("noble.training.loop.resolve_features", lambda ds, table, tr, te, root: (
+        {int(h): dict(v) for h, v in table.items()}, tuple(TRAIN_HOFS), tuple(TEST_HOFS)))
+    feats = _features_file(tmp_path)
+    common = ["--data", str(dataset), "--features-table", str(feats), "--no-progress", "--checkpoint-every", "2"]
+    assert main(["train", "--profile", "quick", "--out", str(tmp_path / "full"), "--epochs", "4", *common]) == 0
+    assert main(["train", "--profile", "quick", "--out", str(tmp_path / "part"), "--epochs", "2", *common]) == 0
+    assert main(["train", "--resume", "--out", str(tmp_path / "part"), "--epochs", "4", *common]) == 0
+    full = load_file(str(tmp_path / "full" / "checkpoints" / "epoch_0004.safetensors"))
+    part = load_file(str(tmp_path / "part" / "checkpoints" / "epoch_0004.safetensors"))
+    assert full.keys() == part.keys()
+    for key in full:
+        assert np.array_equal(full[key].numpy(), part[key].numpy()), key
+    rows = lambda d: [(r["epoch"], r["train_loss"], r["holdout_rel_l4"]) for r in csv.DictReader((d / "metrics.csv").open())]  # noqa: E731
+    assert rows(tmp_path / "full") == rows(tmp_path / "part") and len(rows(tmp_path / "full")) == 4
+
+
+def test_reads_the_simulators_file_layout(tmp_path):
+    import h5py
+
+    from noble.sim.protocol import PAPER_PROTOCOL
+
+    path = tmp_path / "sim.h5"
+    with h5py.File(path, "w") as fh:
+        fh["voltage"] = np.full((2, PAPER_PROTOCOL.n_samples), -70.0, dtype=np.float32)
+        fh["amplitude"] = np.array([0.1, -0.05])
+        fh["hof"] = np.array([0, 2])
+        fh["time"] = PAPER_PROTOCOL.time()
+        attrs = {"cell": "human_pvalb_689331391", "engine": "arbor", "dt_ms": PAPER_PROTOCOL.dt,
+                 "dt_out_ms": PAPER_PROTOCOL.dt_out, "decimation": 3, "protocol": json.dumps(PAPER_PROTOCOL.as_dict()),
+                 "seed": -1, "data_card": json.dumps({"engine": "arbor"}, sort_keys=True)}
+        fh.attrs.update(attrs)
+    ds = read_dataset(path)
+    assert ds.template == StimulusTemplate()  # 8583 samples of 0.06 ms, step 15-415 ms: the paper's grid
+    assert len(ds) == 2 and ds.voltage.dtype == np.float32
+
+
+@pytest.mark.parametrize("name, channels", [("ablation_none", 19), ("ablation_ahp", 25)])
+def test_table1_ablations_are_configuration_changes(name, channels, dataset, tmp_path):
+    from dataclasses import replace
+
+    from noble.model import MODEL_PROFILES
+
+    table = {h: {**row, "depol.AHP_depth": -9.0 + 0.3 * ((5 * h) % 8)} for h, row in TABLE.items()}
+    config = replace(load_config(name), model=MODEL_PROFILES["quick"]).with_training(epochs=1, batch_size=16)
+    train(dataset, config, tmp_path / name, feature_table=table, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    model = load_model(tmp_path / name)
+    assert model.card["architecture"]["in_channels"] == channels
+    assert model.card["embedding"]["features"] == list(load_config(name).embedding.features)
+    assert model.predict([0.1, -0.1], hofs=[0, 6]).shape == (2, TEMPLATE.n_samples)
