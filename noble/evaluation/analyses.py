@@ -3,6 +3,9 @@
 Units: current nA, voltage mV, time ms, firing rate Hz. Latent points are handled in the scaled feature space
 (each feature min-max scaled to the embedding's ``feature_range``, [0.5, 3.5] in the paper) and converted back to
 raw feature values with the model's scaler before prediction.
+
+Predictions go through :meth:`noble.model.NobleModel.predict`, so they use its default engine (the fast path of
+:mod:`noble.fast`); ``engine="reference"`` forces the neuralop FNO.
 """
 from __future__ import annotations
 
@@ -38,11 +41,13 @@ def fi_curves(
     batch_size: int = 256,
     progress: bool = True,
     max_traces: int = 4096,
+    engine: str | None = None,
 ) -> FICurves:
     """Predicted F-I curves of M models (raw ``features`` [M, F] or ``hofs`` [M]) at the same amplitudes.
 
     All (model, amplitude) pairs are predicted together in batches, at most ``max_traces`` traces held at once;
-    spikes are counted by eFEL inside the stimulus window.
+    spikes are counted by eFEL inside the stimulus window. ``engine``: ``"fast"`` or ``"reference"`` (``None``:
+    the default of :meth:`NobleModel.predict`, the fast path).
     """
     from noble.features.efel_features import spike_counts
 
@@ -60,7 +65,7 @@ def fi_curves(
     for m0 in tqdm(range(0, n_models, per_chunk), desc="F-I curves", disable=not progress):
         m1 = min(n_models, m0 + per_chunk)
         rows_feats = np.repeat(feats[m0:m1], n_amps, axis=0)  # model-major: [m0 a0, m0 a1, ..., m1 aA]
-        volt = model.predict(np.tile(amps, m1 - m0), features=rows_feats, batch_size=batch_size)
+        volt = model.predict(np.tile(amps, m1 - m0), features=rows_feats, batch_size=batch_size, **_engine(engine))
         counts[m0:m1] = spike_counts(volt, time, tmpl.delay_ms, tmpl.stim_end_ms).reshape(m1 - m0, n_amps)
     return FICurves(amps, counts, counts / (tmpl.duration_ms / 1000.0))
 
@@ -71,10 +76,21 @@ def train_embeddings(model: NobleModel, scaled: bool = True) -> np.ndarray:
     return np.asarray(model.scaler.transform(raw)) if scaled else raw
 
 
-def ensemble_predict(model: NobleModel, amplitude_nA: float, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Voltage ``[M, T]`` (mV) of M models (raw features ``[M, F]``) at one amplitude: parallel queries."""
+def ensemble_predict(
+    model: NobleModel, amplitude_nA: float, features: np.ndarray, batch_size: int = 256, engine: str | None = None,
+) -> np.ndarray:
+    """Voltage ``[M, T]`` (mV) of M models (raw features ``[M, F]``) at one amplitude: parallel queries.
+
+    ``engine``: ``"fast"`` or ``"reference"`` (``None``: the default of :meth:`NobleModel.predict`, the fast path).
+    """
     feats = np.asarray(features, dtype=float)
-    return model.predict(np.full(feats.shape[0], float(amplitude_nA)), features=feats, batch_size=batch_size)
+    return model.predict(np.full(feats.shape[0], float(amplitude_nA)), features=feats, batch_size=batch_size,
+                         **_engine(engine))
+
+
+def _engine(engine: str | None) -> dict[str, str]:
+    """``predict`` keyword for an explicit engine; none for the default."""
+    return {} if engine is None else {"engine": engine}
 
 
 def hull_samples(points: np.ndarray, n: int, seed: int = 0, max_tries: int = 1000) -> np.ndarray:

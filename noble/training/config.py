@@ -35,6 +35,7 @@ class TrainConfig:
     tf32: bool = True  # allow TF32 matmuls on CUDA
     amp: str | None = None  # None, "bf16" or "fp16": autocast on CUDA
     eval_batch_size: int = 128
+    fast: bool | None = None  # train through noble.fast (None: automatic, on CUDA and CPU; see use_fast_path)
     log_tensorboard: bool = False
     log_wandb: bool = False
 
@@ -47,6 +48,8 @@ class TrainConfig:
             raise ConfigError(f"amp must be null, 'bf16' or 'fp16', not {self.amp!r}")
         if self.loss_p < 1:
             raise ConfigError(f"loss_p must be >= 1, not {self.loss_p}")
+        if self.fast is not None and not isinstance(self.fast, bool):
+            raise ConfigError(f"fast must be true, false or null (automatic), not {self.fast!r}")
 
 
 @dataclass(frozen=True)
