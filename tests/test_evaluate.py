@@ -157,6 +157,19 @@ def test_sag_finetuning_runs_on_negative_train_hof_steps(trained):
     history = finetune_sag(model, ds, rows, SagFinetuneConfig(epochs=2, batch_size=8), eval_rows=rows, progress=False)
     assert len(history) == 2 and all(math.isfinite(h["loss"]) for h in history)
     assert math.isfinite(before["sag_rel_error_pct"]) and math.isfinite(history[-1]["sag_rel_error_pct"])
+    # the norm-ratio sag error, recomputed by hand from the differentiable sag of truth and prediction
+    import torch
+
+    from noble.training.losses import sag_amplitude
+
+    window = torch.as_tensor(model.template.window())
+    with torch.no_grad():
+        true = torch.as_tensor(ds.voltage[rows])
+        pred = model(torch.as_tensor(ds.amplitude[rows]), torch.as_tensor(model.features_for_hofs(ds.hof[rows].tolist())))
+        s_true, s_pred = sag_amplitude(true, window, 50.0), sag_amplitude(pred, window, 50.0)
+    expected = 100 * float(torch.linalg.norm(s_pred - s_true) / torch.linalg.norm(s_true))
+    after = sag_metrics(model, ds, rows)
+    assert after["sag_rel_l2_pct"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_fi_curves_of_many_models_keep_models_and_amplitudes_apart(trained, monkeypatch):
@@ -180,3 +193,4 @@ def test_fi_curves_of_many_models_keep_models_and_amplitudes_apart(trained, monk
         np.testing.assert_array_equal(curves.spike_counts[m], expected)
     assert curves.spike_counts[0, 0] > 0 and curves.spike_counts[1, 0] == 0 and curves.spike_counts[2, 2] == 0
     assert curves.spike_counts[2, 3] > 0 and np.all(np.diff(curves.spike_counts[0]) > 0)
+
