@@ -44,8 +44,10 @@ $(DATA_STAMP): $(STAMP)
 	fi
 	touch $@
 
+# Notebooks run on the quick profile into build/test-*, never into the committed figures/.
 test: $(STAMP) $(DATA_STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	NOBLE_WORK_DIR=$(CURDIR)/build/test-runs NOBLE_FIGURES_DIR=$(CURDIR)/build/test-figures \
+	  $(BIN)/python -m pytest -q --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
 
 lab: $(STAMP) $(DATA_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
