@@ -40,3 +40,14 @@ def pvalb(data_root: Path):
     from noble.data import load_cell
 
     return load_cell("human_pvalb_689331391", root=data_root)
+
+
+@pytest.fixture(scope="session")
+def quick_dataset(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quick-recipe HDF5 dataset (3 PVALB HoF models x 4 amplitudes), generated once per session."""
+    from noble.cli import main
+
+    out = tmp_path_factory.mktemp("quick-dataset") / "quick.h5"
+    code = main(["simulate", "--recipe", "quick", "--root", str(data_root), "--workers", "2", "--quiet", "--out", str(out)])
+    assert code == 0 and out.is_file()
+    return out

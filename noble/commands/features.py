@@ -1,0 +1,73 @@
+"""``noble features``: eFEL features of a simulated dataset, or I_thr/s_thr of HoF models (nA, mV, ms, Hz).
+
+Examples::
+
+    noble features quick.h5 --out quick_features.csv
+    noble features --fi --cell human_pvalb_689331391 --hofs 0,32 --out fi.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+from noble.data.registry import DEFAULT_CELL
+from noble.errors import NobleError
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``features`` subcommand."""
+    parser = subparsers.add_parser(
+        "features",
+        help="eFEL features of a dataset, or F-I threshold and slope of HoF models",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dataset", nargs="?", type=Path, help="HDF5 dataset written by `noble simulate`")
+    parser.add_argument("--features", default=None, help="comma-separated eFEL names (default: the paper's 16)")
+    parser.add_argument("--fi", action="store_true", help="compute I_thr and s_thr by simulation instead")
+    parser.add_argument("--cell", default=DEFAULT_CELL, help="cell package for --fi")
+    parser.add_argument("--hofs", default=None, help="global HoF indices for --fi (default: all)")
+    parser.add_argument("--engine", default="arbor", help="simulator for --fi")
+    parser.add_argument("--root", type=Path, metavar="DIR", help="data root (default $NOBLE_DATA_DIR)")
+    parser.add_argument("--out", type=Path, required=True, help="output CSV")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the feature table."""
+    if args.fi:
+        from noble.features.fi_table import build_table, read_table, summarize
+
+        hofs = None
+        if args.hofs:
+            try:
+                hofs = {int(x) for x in args.hofs.split(",") if x.strip()}
+            except ValueError:
+                raise NobleError(f"--hofs: expected comma-separated integers, got {args.hofs!r}") from None
+        build_table(args.cell, args.out, root=args.root, engine=args.engine, hofs=hofs)
+        rows = read_table(args.out)
+        print(f"{args.out}: I_thr and s_thr of {len(rows)} HoF models")
+        if len(rows) >= 3:
+            for key, value in summarize(rows).items():
+                print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+        return 0
+    if args.dataset is None:
+        raise NobleError("give a dataset file, or --fi to compute I_thr and s_thr")
+    from noble.features.efel_features import PAPER_FEATURES, extract_features
+    from noble.sim.dataset import read_dataset
+
+    names = tuple(n.strip() for n in args.features.split(",") if n.strip()) if args.features else PAPER_FEATURES
+    ds = read_dataset(args.dataset)
+    p = ds.protocol
+    rows = extract_features(ds.voltage, ds.time, p.stim_start, p.stim_end, names)
+    with args.out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "hof", "amplitude_nA", *names])
+        for i, row in enumerate(rows):
+            writer.writerow([i, int(ds.hof[i]), f"{ds.amplitude[i]:.6g}",
+                             *("" if math.isnan(row[n]) else f"{row[n]:.6g}" for n in names)])
+    print(f"{args.out}: {len(names)} features of {len(rows)} traces")
+    return 0

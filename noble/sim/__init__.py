@@ -1,0 +1,35 @@
+"""PDE ground truth: simulation engines, the step protocol and dataset generation (nA, mV, ms)."""
+from noble.sim.dataset import (
+    DatasetPlan,
+    SimDataset,
+    generate_dataset,
+    grid_plan,
+    quick_plan,
+    read_dataset,
+    sampled_plan,
+)
+from noble.sim.engine import DEFAULT_ENGINE, ENGINES, Engine, UnknownEngineError, get_engine
+from noble.sim.protocol import AMPLITUDE_RANGE, PAPER_PROTOCOL, ProtocolError, StepProtocol, decimate_traces
+from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler
+
+__all__ = [
+    "AMPLITUDE_RANGE",
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "DatasetPlan",
+    "Engine",
+    "PAPER_PROTOCOL",
+    "PAPER_SAMPLER",
+    "ProtocolError",
+    "SimDataset",
+    "SkewNormalSampler",
+    "StepProtocol",
+    "UnknownEngineError",
+    "decimate_traces",
+    "generate_dataset",
+    "get_engine",
+    "grid_plan",
+    "quick_plan",
+    "read_dataset",
+    "sampled_plan",
+]

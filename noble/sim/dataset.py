@@ -1,0 +1,475 @@
+"""Simulated datasets: plan (HoF, amplitude) pairs, simulate them resumably, write and read HDF5.
+
+Units: voltage mV (float32), amplitude nA, time ms. File layout (``read_dataset`` returns the same):
+
+* ``voltage`` ``[N, 8583]`` float32 mV: somatic voltage, low-pass filtered and decimated to 0.06 ms;
+* ``amplitude`` ``[N]`` float64 nA; ``hof`` ``[N]`` int64 global HoF index; ``time`` ``[8583]`` float64 ms;
+* attributes: ``cell``, ``engine``, ``engine_version``, ``engine_options``, ``dt_ms`` (solver step),
+  ``dt_out_ms``, ``decimation``, ``protocol``, ``seed``, ``sampler``, ``split``, ``recipe``, ``checksums``
+  (SHA-256 of the morphology and every model file used), ``plan_sha256`` and ``data_card``: a canonical JSON
+  string (``sort_keys``) describing all of it. Structured attributes are JSON strings.
+
+Generation is resumable: finished chunks (traces of one HoF) are kept in ``<out>.parts/`` (each written
+atomically); rerunning the same command simulates only the missing chunks, then assembles the file, so an
+interrupted and resumed run gives exactly the file an uninterrupted run gives.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from noble import __version__
+from noble.errors import DataError, NobleError
+from noble.sim.engine import DEFAULT_ENGINE, ENGINES, UnknownEngineError, get_engine
+from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol, check_amplitudes, decimate_traces
+from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler, sample_pairs
+
+#: Traces simulated together in one task (all of one HoF model).
+DEFAULT_CHUNK = 8
+
+#: The quick recipe: a few HoF models (two train, one test of the PVALB split) at a few amplitudes (nA).
+QUICK_HOFS: tuple[int, ...] = (0, 1, 32)
+QUICK_AMPLITUDES: tuple[float, ...] = (-0.11, 0.02, 0.1, 0.2)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no optional whitespace (stable across runs)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """What to simulate: one (global HoF index, amplitude nA) per trace, and how."""
+
+    cell: str
+    hof: tuple[int, ...]
+    amplitude: tuple[float, ...]
+    engine: str = DEFAULT_ENGINE
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+    protocol: StepProtocol = PAPER_PROTOCOL
+    seed: int | None = None
+    sampler: Mapping[str, Any] | None = None
+    split: str | None = None
+    recipe: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.hof) != len(self.amplitude):
+            raise DataError(f"plan has {len(self.hof)} HoF indices but {len(self.amplitude)} amplitudes")
+        if not self.hof:
+            raise DataError("plan has no traces")
+        if self.engine not in ENGINES:
+            raise UnknownEngineError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        check_amplitudes(self.amplitude)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain values identifying the plan (for fingerprints and data cards)."""
+        return {
+            "cell": self.cell,
+            "hof": list(self.hof),
+            "amplitude": [float(a) for a in self.amplitude],
+            "engine": self.engine,
+            "engine_options": dict(self.engine_options),
+            "protocol": self.protocol.as_dict(),
+            "seed": self.seed,
+            "sampler": dict(self.sampler) if self.sampler else None,
+            "split": self.split,
+            "recipe": self.recipe,
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the plan's canonical JSON."""
+        return hashlib.sha256(canonical_json(self.describe()).encode()).hexdigest()
+
+    def chunks(self, size: int = DEFAULT_CHUNK) -> list[list[int]]:
+        """Trace indices grouped by HoF model (in plan order), in pieces of at most ``size``."""
+        by_hof: dict[int, list[int]] = {}
+        for i, h in enumerate(self.hof):
+            by_hof.setdefault(int(h), []).append(i)
+        out: list[list[int]] = []
+        for h in sorted(by_hof):
+            idx = by_hof[h]
+            out.extend(idx[k : k + size] for k in range(0, len(idx), size))
+        return out
+
+
+def _cell(name: str, root: str | Path | None):
+    from noble.data import load_cell
+
+    return load_cell(name, root=root)
+
+
+def _check_hofs(cell, hofs: Iterable[int]) -> list[int]:
+    known = {m.index for m in cell.hof_models}
+    hofs = [int(h) for h in hofs]
+    unknown = sorted(set(hofs) - known)
+    if unknown:
+        raise DataError(f"cell {cell.name} has no HoF model with global index {unknown[0]} (0..{max(known)})")
+    return hofs
+
+
+def grid_plan(
+    cell: str,
+    hofs: Sequence[int],
+    amplitudes: Sequence[float],
+    engine: str = DEFAULT_ENGINE,
+    protocol: StepProtocol = PAPER_PROTOCOL,
+    root: str | Path | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    recipe: str | None = None,
+) -> DatasetPlan:
+    """Every listed HoF model at every amplitude (nA), HoF-major."""
+    c = _cell(cell, root)
+    hofs = _check_hofs(c, hofs)
+    amps = check_amplitudes(amplitudes)
+    pairs = [(h, float(a)) for h in hofs for a in amps]
+    return DatasetPlan(
+        cell, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), engine, dict(engine_options or {}),
+        protocol, recipe=recipe,
+    )
+
+
+def sampled_plan(
+    cell: str,
+    n_samples: int,
+    seed: int,
+    split: str = "train",
+    hofs: Sequence[int] | None = None,
+    engine: str = DEFAULT_ENGINE,
+    protocol: StepProtocol = PAPER_PROTOCOL,
+    sampler: SkewNormalSampler = PAPER_SAMPLER,
+    root: str | Path | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+) -> DatasetPlan:
+    """``n_samples`` skew-normal amplitudes, each paired with a random HoF of ``split`` (or of ``hofs``)."""
+    if n_samples < 1:
+        raise DataError(f"--n-samples must be at least 1, not {n_samples}")
+    c = _cell(cell, root)
+    if hofs is None:
+        try:
+            pool = [m.index for m in c.models(split)]
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+    else:
+        pool = _check_hofs(c, hofs)
+        split = "custom"
+    hof, amp = sample_pairs(pool, n_samples, seed, sampler)
+    return DatasetPlan(
+        cell, tuple(int(h) for h in hof), tuple(float(a) for a in amp), engine, dict(engine_options or {}),
+        protocol, seed=int(seed), sampler=sampler.as_dict(), split=split,
+    )
+
+
+def quick_plan(cell: str = "human_pvalb_689331391", root: str | Path | None = None, engine: str = DEFAULT_ENGINE) -> DatasetPlan:
+    """The quick recipe: HoFs 0, 1 (train) and 32 (test) at -0.11, 0.02, 0.1 and 0.2 nA (12 traces)."""
+    return grid_plan(cell, QUICK_HOFS, QUICK_AMPLITUDES, engine=engine, root=root, recipe="quick")
+
+
+# ---------------------------------------------------------------------------------------------- simulation
+
+_WORKER_CACHE: dict[tuple, Any] = {}
+
+
+def simulate_chunk(task: Mapping[str, Any]) -> np.ndarray:
+    """Simulate the traces of one task (one HoF model) and return them decimated, ``[n, n_samples]`` float32 mV.
+
+    ``task``: ``cell``, ``root``, ``hof``, ``amplitudes`` (nA), ``engine``, ``engine_options``, ``protocol``.
+    Runs in worker processes (or Dask workers); the loaded cell and engine are cached per process.
+    """
+    protocol = StepProtocol(**task["protocol"])
+    key_cell = ("cell", task["cell"], task["root"])
+    if key_cell not in _WORKER_CACHE:
+        _WORKER_CACHE[key_cell] = _cell(task["cell"], task["root"])
+    key_engine = ("engine", task["engine"], canonical_json(task["engine_options"]))
+    if key_engine not in _WORKER_CACHE:
+        _WORKER_CACHE[key_engine] = get_engine(task["engine"], **task["engine_options"])
+    cell, engine = _WORKER_CACHE[key_cell], _WORKER_CACHE[key_engine]
+    model = cell.hof(int(task["hof"]))
+    raw = engine.simulate(model, cell.morphology, list(task["amplitudes"]), protocol)
+    if not np.all(np.isfinite(raw)):
+        raise NobleError(f"{engine.name}: non-finite voltage for HoF {task['hof']} at {task['amplitudes']} nA")
+    return decimate_traces(raw, protocol).astype(np.float32)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def _engine_description(plan: DatasetPlan) -> dict[str, Any]:
+    engine = get_engine(plan.engine, **plan.engine_options)
+    desc = {"engine": engine.name, "version": engine.version()}
+    describe = getattr(engine, "describe", None)
+    if callable(describe):
+        desc.update(describe())
+    return desc
+
+
+def _checksums(plan: DatasetPlan, root: str | Path | None) -> dict[str, str]:
+    cell = _cell(plan.cell, root)
+    files = {cell.morphology.relative_to(cell.root).as_posix(): sha256_file(cell.morphology)}
+    for h in sorted(set(plan.hof)):
+        model = cell.hof(h)
+        files[Path(model.path).relative_to(cell.root).as_posix()] = sha256_file(model.path)
+    return files
+
+
+def data_card(plan: DatasetPlan, engine: Mapping[str, Any], checksums: Mapping[str, str]) -> str:
+    """The canonical JSON description of a dataset (its SHA-256 identifies the data a model was trained on)."""
+    protocol = plan.protocol
+    amps = np.asarray(plan.amplitude)
+    card = {
+        "format": "noble-sim-dataset/1",
+        "noble_version": __version__,
+        "cell": plan.cell,
+        "engine": dict(engine),
+        "protocol": protocol.as_dict(),
+        "units": {"voltage": "mV", "amplitude": "nA", "time": "ms"},
+        "fields": {
+            "voltage": f"[N, {protocol.n_samples}] float32 mV, somatic, low-pass filtered and decimated",
+            "amplitude": "[N] float64 nA, step amplitude",
+            "hof": "[N] int64, global HoF index",
+            "time": f"[{protocol.n_samples}] float64 ms",
+        },
+        "filter": f"zero-phase Hamming FIR, {protocol.decimation * 20 + 1} taps, cutoff 1/{protocol.decimation} Nyquist",
+        "n_traces": len(plan.hof),
+        "hofs": sorted(set(int(h) for h in plan.hof)),
+        "amplitude_range": [float(amps.min()), float(amps.max())],
+        "seed": plan.seed,
+        "sampler": dict(plan.sampler) if plan.sampler else None,
+        "split": plan.split,
+        "recipe": plan.recipe,
+        "plan_sha256": plan.fingerprint(),
+        "checksums": dict(checksums),
+    }
+    return canonical_json(card)
+
+
+def _run_tasks(tasks: list[dict], pending: list[int], workers: int, scheduler: str | None, on_done) -> None:
+    if scheduler:
+        try:
+            from distributed import Client, as_completed as dask_completed
+        except ImportError as exc:  # pragma: no cover - dask.distributed is a base requirement
+            raise NobleError(f"--scheduler needs dask.distributed: {exc}") from exc
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise NobleError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            futures = {client.submit(simulate_chunk, tasks[i], pure=False): i for i in pending}
+            for fut in dask_completed(futures):
+                on_done(futures[fut], fut.result())
+        finally:
+            client.close()
+    elif workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(simulate_chunk, tasks[i]): i for i in pending}
+            for fut in as_completed(futures):
+                on_done(futures[fut], fut.result())
+    else:
+        for i in pending:
+            on_done(i, simulate_chunk(tasks[i]))
+
+
+def generate_dataset(
+    out: str | Path,
+    plan: DatasetPlan,
+    root: str | Path | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Simulate ``plan`` and write the HDF5 dataset ``out`` (resumable; see the module docstring)."""
+    import h5py
+    from tqdm import tqdm
+
+    out = Path(out)
+    if workers < 1:
+        raise DataError(f"--workers must be at least 1, not {workers}")
+    fingerprint = plan.fingerprint()
+    if out.exists():
+        if not overwrite:
+            try:
+                with h5py.File(out, "r") as fh:
+                    same = fh.attrs.get("plan_sha256") == fingerprint
+            except OSError:
+                same = False
+            if same:
+                return out
+            raise DataError(f"{out}: exists and holds another dataset; choose another --out or remove it")
+        out.unlink()
+    parts = _parts_dir(out)
+    plan_file = parts / "plan.json"
+    if parts.exists():
+        previous = plan_file.read_text() if plan_file.is_file() else ""
+        if previous != canonical_json(plan.describe()):
+            if not overwrite:
+                raise DataError(
+                    f"{parts}: holds partial results of a different run; rerun that command, or remove the folder"
+                )
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    if not plan_file.is_file():
+        tmp = plan_file.with_name("plan.json.tmp")
+        tmp.write_text(canonical_json(plan.describe()))
+        os.replace(tmp, plan_file)
+
+    engine_desc = _engine_description(plan)
+    checks = _checksums(plan, root)
+    chunks = plan.chunks(chunk_size)
+    root_str = str(root) if root is not None else None
+    tasks = [
+        {
+            "cell": plan.cell,
+            "root": root_str,
+            "hof": int(plan.hof[idx[0]]),
+            "amplitudes": [float(plan.amplitude[i]) for i in idx],
+            "engine": plan.engine,
+            "engine_options": dict(plan.engine_options),
+            "protocol": plan.protocol.as_dict(),
+        }
+        for idx in chunks
+    ]
+    part_path = [parts / f"chunk_{k:06d}.npy" for k in range(len(chunks))]
+    pending = [k for k in range(len(chunks)) if not part_path[k].is_file()]
+    n_done = sum(len(chunks[k]) for k in range(len(chunks)) if k not in set(pending))
+    bar = tqdm(total=len(plan.hof), initial=n_done, unit="trace", desc=f"simulate {plan.cell}", disable=not progress)
+
+    def on_done(k: int, traces: np.ndarray) -> None:
+        if traces.shape != (len(chunks[k]), plan.protocol.n_samples):
+            raise NobleError(f"chunk {k}: expected {(len(chunks[k]), plan.protocol.n_samples)} traces, got {traces.shape}")
+        _save_atomic(part_path[k], traces)
+        bar.update(len(chunks[k]))
+
+    try:
+        _run_tasks(tasks, pending, workers, scheduler, on_done)
+    finally:
+        bar.close()
+
+    n = len(plan.hof)
+    voltage = np.empty((n, plan.protocol.n_samples), dtype=np.float32)
+    for k, idx in enumerate(chunks):
+        arr = np.load(part_path[k], allow_pickle=False)
+        voltage[idx] = arr
+    card = data_card(plan, engine_desc, checks)
+    tmp_out = out.with_name(out.name + ".tmp")
+    with h5py.File(tmp_out, "w", track_order=True) as fh:
+        fh.create_dataset("voltage", data=voltage)
+        fh.create_dataset("amplitude", data=np.asarray(plan.amplitude, dtype=np.float64))
+        fh.create_dataset("hof", data=np.asarray(plan.hof, dtype=np.int64))
+        fh.create_dataset("time", data=plan.protocol.time())
+        attrs = {
+            "cell": plan.cell,
+            "engine": engine_desc["engine"],
+            "engine_version": engine_desc["version"],
+            "engine_options": canonical_json(engine_desc),
+            "dt_ms": plan.protocol.dt,
+            "dt_out_ms": plan.protocol.dt_out,
+            "decimation": plan.protocol.decimation,
+            "protocol": canonical_json(plan.protocol.as_dict()),
+            "seed": -1 if plan.seed is None else int(plan.seed),
+            "sampler": canonical_json(dict(plan.sampler) if plan.sampler else None),
+            "split": plan.split or "",
+            "recipe": plan.recipe or "",
+            "checksums": canonical_json(checks),
+            "plan_sha256": fingerprint,
+            "noble_version": __version__,
+            "data_card": card,
+        }
+        for key, value in attrs.items():
+            fh.attrs[key] = value
+    os.replace(tmp_out, out)
+    shutil.rmtree(parts)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class SimDataset:
+    """A dataset read back: arrays (mV, nA, ms) and attributes (JSON attributes decoded)."""
+
+    path: Path
+    voltage: np.ndarray
+    amplitude: np.ndarray
+    hof: np.ndarray
+    time: np.ndarray
+    attrs: dict[str, Any]
+
+    @property
+    def data_card(self) -> str:
+        return self.attrs["data_card"]
+
+    @property
+    def data_card_sha256(self) -> str:
+        return hashlib.sha256(self.data_card.encode()).hexdigest()
+
+    @property
+    def protocol(self) -> StepProtocol:
+        return StepProtocol(**self.attrs["protocol"])
+
+    def __len__(self) -> int:
+        return int(self.voltage.shape[0])
+
+
+_JSON_ATTRS = ("engine_options", "protocol", "sampler", "checksums")
+
+
+def read_dataset(path: str | Path) -> SimDataset:
+    """Read a dataset written by :func:`generate_dataset`, checking its fields."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: dataset file not found")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with fh:
+        for name in ("voltage", "amplitude", "hof", "time"):
+            if name not in fh:
+                raise DataError(f"{path}: missing dataset {name!r}")
+        voltage = fh["voltage"][...]
+        amplitude = fh["amplitude"][...]
+        hof = fh["hof"][...]
+        time = fh["time"][...]
+        attrs: dict[str, Any] = {}
+        for key, value in fh.attrs.items():
+            value = value.decode() if isinstance(value, bytes) else value
+            if key in _JSON_ATTRS and isinstance(value, str):
+                value = json.loads(value)
+            elif isinstance(value, np.generic):
+                value = value.item()
+            attrs[key] = value
+    n = voltage.shape[0]
+    if voltage.ndim != 2 or amplitude.shape != (n,) or hof.shape != (n,) or time.shape != (voltage.shape[1],):
+        raise DataError(
+            f"{path}: inconsistent shapes voltage {voltage.shape}, amplitude {amplitude.shape}, "
+            f"hof {hof.shape}, time {time.shape}"
+        )
+    if "data_card" not in attrs:
+        raise DataError(f"{path}: missing the data_card attribute")
+    return SimDataset(path, voltage, amplitude, hof, time, attrs)
