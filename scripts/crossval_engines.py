@@ -8,9 +8,6 @@ NEURON takes about 10 s per trace on one core.
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import math
 import time
 from pathlib import Path
 
@@ -18,19 +15,15 @@ import numpy as np
 from tqdm import tqdm
 
 from noble.data import load_cell
-from noble.mechanisms.crossval import compare_traces
+from noble.mechanisms.crossval import compare_traces, comparison_parser, write_comparison_tables
 from noble.sim import PAPER_PROTOCOL, get_engine
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cell", default="human_pvalb_689331391")
-    parser.add_argument("--data-root", default=None, help="data root (default: NOBLE_DATA_DIR or the cache)")
-    parser.add_argument("--hofs", type=int, nargs="+", default=[0, 2, 5, 12, 16, 21, 29, 32, 40, 52])
-    parser.add_argument("--amplitudes", type=float, nargs="+", default=[-0.11, 0.01, 0.05, 0.1, 0.2])
-    parser.add_argument("--out", type=Path, default=DOCS / "crossval_engines")
+    parser = comparison_parser(__doc__.splitlines()[0], [0, 2, 5, 12, 16, 21, 29, 32, 40, 52],
+                               [-0.11, 0.01, 0.05, 0.1, 0.2], DOCS / "crossval_engines")
     args = parser.parse_args(argv)
 
     cell = load_cell(args.cell, root=args.data_root)
@@ -55,24 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fmt(x: object) -> str:
-    if isinstance(x, float):
-        return "-" if math.isnan(x) else f"{x:.3g}"
-    return str(x)
-
-
 def write_tables(rows, args, neuron_version: str, arbor_version: str, seconds, n_traces: int) -> None:
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(rows[0])
-    with open(out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
     sub = [r for r in rows if r["spikes_reference"] == 0 and r["spikes_candidate"] == 0]
     spk = [r for r in rows if r["spikes_reference"] > 0]
     same = sum(r["spikes_reference"] == r["spikes_candidate"] for r in rows)
-    lines = [
+    header = [
         f"# NEURON (noble NMODL) against Arbor (catalogues): {args.cell}",
         "",
         f"{neuron_version} with noble/mechanisms against {arbor_version} with its Allen/BBP catalogues; both at the",
@@ -88,12 +68,8 @@ def write_tables(rows, args, neuron_version: str, arbor_version: str, seconds, n
         f" median {float(np.median([r['relative_l2'] for r in spk])) if spk else float('nan'):.3g}",
         f"- time per trace (this machine, 1 core): NEURON {seconds['neuron'] / n_traces:.1f} s, "
         f"Arbor {seconds['arbor'] / n_traces:.2f} s",
-        "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
     ]
-    lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    lines = write_comparison_tables(rows, args.out, header)
     print("\n".join(lines[:13]))
 
 

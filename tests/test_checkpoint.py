@@ -18,16 +18,10 @@ from noble.checkpoint import (
     save_training_state,
 )
 from noble.units import UNITS
-from test_model import small_model
+from conftest import small_model
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

@@ -19,13 +19,7 @@ from noble.embedding import (
 from noble.training.config import available_configs, load_config
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TABLE = {0: {"a": 1.0, "b": 10.0}, 1: {"a": 3.0, "b": 20.0}, 2: {"a": 2.0, "b": 40.0}, 9: {"a": 100.0, "b": -5.0}}
 

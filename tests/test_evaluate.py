@@ -32,16 +32,13 @@ from noble.evaluation import (
 from noble.training import load_config, read_dataset, train
 from noble.training.losses import sag_amplitude
 from noble.training.synthetic import synthetic_traces
-from test_train import TABLE, TEST_HOFS, TRAIN_HOFS, write
+from conftest import SYNTH_TABLE as TABLE
+from conftest import SYNTH_TEST_HOFS as TEST_HOFS
+from conftest import SYNTH_TRAIN_HOFS as TRAIN_HOFS
+from conftest import write_synthetic as write
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_feature_lists_follow_the_paper():

@@ -10,28 +10,21 @@ from safetensors.torch import load_file
 
 from noble import load_model
 from noble.checkpoint import build_card, load_training_state, save_model
-from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
+from noble.embedding import EmbeddingSpec, FeatureScaler
 from noble.fast.convert import state_to_neuralop
 from noble.fast.noble_model import FastNoble, accelerate, optimizer_state_from_neuralop, optimizer_state_to_neuralop
 from noble.model import MODEL_PROFILES, ConfigError, NobleModel
-from noble.training import load_config, relative_lp, train, write_dataset
+from noble.training import load_config, relative_lp, train
 from noble.training.loop import use_fast_path
 from noble.training.synthetic import synthetic_traces
+from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, synth_template
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-TEMPLATE = StimulusTemplate(n_samples=300, dt_ms=1.0, delay_ms=15.0, duration_ms=200.0)
-PROTOCOL = {"delay_ms": 15.0, "duration_ms": 200.0, "t_stop_ms": 300.0}
-TABLE = {h: {"slope": 740.0 + 9.0 * h, "intercept": 0.014 + 0.0007 * ((3 * h) % 8)} for h in range(8)}
-TRAIN_HOFS, TEST_HOFS = [0, 1, 2, 3, 4, 5], [6, 7]
+TEMPLATE = synth_template()
+TABLE, TRAIN_HOFS, TEST_HOFS = SYNTH_TABLE, SYNTH_TRAIN_HOFS, SYNTH_TEST_HOFS
 
 
 def rel(a, b) -> float:
@@ -156,14 +149,9 @@ def test_auto_engine():
     assert not use_fast_path(False, torch.device("cpu")) and use_fast_path(True, torch.device("meta"))
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    hofs = np.repeat(np.arange(8), 6)
-    amps = rng.uniform(-0.11, 0.28, hofs.size)
-    volt = synthetic_traces(amps, [TABLE[h]["intercept"] for h in hofs], [TABLE[h]["slope"] for h in hofs], TEMPLATE)
-    return write_dataset(tmp_path_factory.mktemp("data") / "train.h5", volt, amps, hofs, TEMPLATE.time(),
-                         cell="synthetic_cell", engine="synthetic", protocol=PROTOCOL, seed=0)
+@pytest.fixture()
+def dataset(synthetic_dataset):
+    return synthetic_dataset
 
 
 def run(dataset, out, epochs, fast, resume=False):

@@ -93,20 +93,36 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(quick_fit, pvalb, t
         assert json.loads(a.read_text()) == json.loads(b.read_text())
 
 
-def test_fitted_model_goes_through_the_simulator_and_the_fi_analysis(quick_fit, pvalb):
-    from noble.features.fi import simulate_fi, threshold_slope_from_curve
-    from noble.features.fi_table import fi_protocol
-    from noble.sim import get_engine
+def test_fitted_model_goes_through_noble_simulate_and_the_fi_analysis(quick_fit, data_root, tmp_path, capsys):
+    from noble.features.fi import FICurve, firing_rates, threshold_slope_from_curve
+    from noble.sim import read_dataset
+    from noble.sim.dataset import sha256_file
 
     model = load_fitted_models(quick_fit)[0]
-    protocol = fi_protocol()
     amplitudes = [-0.11, 0.0, 0.1, 0.15, 0.28]
-    curve = simulate_fi(get_engine("arbor"), model, pvalb.morphology, amplitudes, protocol)
+    out = tmp_path / "fitted.h5"
+    command = ["simulate", "--models", str(quick_fit), "--root", str(data_root), "--quiet", "--out", str(out),
+               "--amplitudes=" + ",".join(map(str, amplitudes))]
+    assert main([*command, "--hofs", str(model.index)]) == 0
+    ds = read_dataset(out)
+    assert ds.hof.tolist() == [model.index] * 5 and ds.amplitude.tolist() == amplitudes
+    card = json.loads(ds.data_card)
+    assert card["fitted_models"]["dir"] == str(quick_fit.resolve()) and card["hofs"] == [model.index]
+    model_file = "fit/" + Path(model.path).relative_to(quick_fit.resolve()).as_posix()
+    assert card["checksums"][model_file] == sha256_file(model.path) == ds.attrs["checksums"][model_file]
+    protocol = ds.protocol
+    curve = FICurve(ds.amplitude, firing_rates(ds.voltage, ds.time, protocol.stim_start, protocol.stim_end))
     assert curve.rate[0] == 0 and curve.rate[1] == 0  # silent below rest and without current
     assert curve.rate[-1] > 0  # fitted to fire at 0.18 nA: it fires at 0.28 nA
     assert np.all(np.diff(curve.rate[1:]) >= 0)  # the F-I curve rises
     fi = threshold_slope_from_curve(curve)
     assert 0.0 < fi.threshold <= 0.28 and fi.bracket[1] > fi.bracket[0]
+    capsys.readouterr()
+    n_fitted = len(load_fitted_models(quick_fit))
+    assert main([*command, "--hofs", str(n_fitted + 5), "--out", str(tmp_path / "x.h5")]) == 2
+    assert f"has no HoF model of rank {n_fitted + 5}" in capsys.readouterr().err
+    assert main([*command, "--cell", "mouse_pvalb_569998790", "--out", str(tmp_path / "y.h5")]) == 2
+    assert f"holds models of {CELL}" in capsys.readouterr().err
 
 
 def test_bad_cli_input_gives_clean_errors(data_root, tmp_path, capsys):

@@ -7,27 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from noble.embedding import EmbeddingError, EmbeddingSpec, FeatureScaler, StimulusTemplate
-from noble.model import MODEL_PROFILES, ConfigError, FNOConfig, NobleModel, build_fno, real_parameter_count
+from noble.embedding import EmbeddingError, EmbeddingSpec
+from noble.model import MODEL_PROFILES, ConfigError, FNOConfig, build_fno, real_parameter_count
 from noble.training.config import TrainConfig, available_configs, load_config
+from conftest import small_model
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TABLE = {0: {"slope": 750.0, "intercept": 0.015}, 1: {"slope": 800.0, "intercept": 0.019}, 5: {"slope": 780.0, "intercept": 0.017}}
-SMALL = StimulusTemplate(n_samples=300, dt_ms=1.0, delay_ms=15.0, duration_ms=200.0)
-
-
-def small_model(seed: int = 0) -> NobleModel:
-    torch.manual_seed(seed)
-    scaler = FeatureScaler.fit(TABLE, [0, 1], ("slope", "intercept"))
-    return NobleModel(MODEL_PROFILES["quick"], EmbeddingSpec(), scaler, SMALL, TABLE, train_hofs=[0, 1], test_hofs=[5])
 
 
 def test_paper_architecture_has_the_papers_size():

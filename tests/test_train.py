@@ -6,42 +6,25 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from noble import load_model
 from noble.cli import main
 from noble.embedding import StimulusTemplate
-from noble.training import TrainingError, load_config, read_dataset, split_rows, train, write_dataset
-from noble.training.synthetic import synthetic_traces
+from noble.training import TrainingError, load_config, read_dataset, split_rows, train
+from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, synth_template, write_synthetic
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TEMPLATE = StimulusTemplate(n_samples=300, dt_ms=1.0, delay_ms=15.0, duration_ms=200.0)
-PROTOCOL = {"delay_ms": 15.0, "duration_ms": 200.0, "t_stop_ms": 300.0}
-TABLE = {h: {"slope": 740.0 + 9.0 * h, "intercept": 0.014 + 0.0007 * ((3 * h) % 8)} for h in range(8)}
-TRAIN_HOFS, TEST_HOFS = [0, 1, 2, 3, 4, 5], [6, 7]
+TEMPLATE = synth_template()
+TABLE, TRAIN_HOFS, TEST_HOFS = SYNTH_TABLE, SYNTH_TRAIN_HOFS, SYNTH_TEST_HOFS
+write = write_synthetic
 
 
-def write(path, amps, hofs, seed=0):
-    amps, hofs = np.asarray(amps, float), np.asarray(hofs)
-    volt = synthetic_traces(amps, [TABLE[h]["intercept"] for h in hofs], [TABLE[h]["slope"] for h in hofs], TEMPLATE)
-    return write_dataset(path, volt, amps, hofs, TEMPLATE.time(), cell="synthetic_cell", engine="synthetic",
-                         protocol=PROTOCOL, seed=seed)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    hofs = np.repeat(np.arange(8), 6)
-    return write(tmp_path_factory.mktemp("data") / "train.h5", rng.uniform(-0.11, 0.28, hofs.size), hofs)
+@pytest.fixture()
+def dataset(synthetic_dataset):
+    return synthetic_dataset
 
 
 def test_a_few_traces_are_overfitted(tmp_path):

@@ -5,6 +5,11 @@ Examples::
     noble simulate --cell human_pvalb_689331391 --hofs 0,32 --amplitudes=0.1,-0.11 --out grid.h5
     noble simulate --n-samples 1000 --seed 0 --split train --workers 2 --out train.h5
     noble simulate --recipe quick --out quick.h5
+    noble simulate --models fit_dir --amplitudes=0,0.1,0.2 --out fitted.h5
+
+``--models DIR`` simulates the hall of fame of a fit folder (``noble fit --out DIR``) instead of the cell
+package's HoF models; their indices (``--hofs``, the ``hof`` dataset) are their hall-of-fame ranks, and the
+data card records the fit folder and the SHA-256 of every model file used.
 
 Amplitude lists starting with a minus sign need ``=`` (``--amplitudes=-0.11,0.1``). Rerunning an interrupted
 command resumes it.
@@ -41,8 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--cell", default=DEFAULT_CELL, help=f"cell package (default {DEFAULT_CELL})")
-    parser.add_argument("--hofs", type=_int_list, metavar="I,J", help="global HoF indices (default: the --split)")
+    parser.add_argument("--cell", default=None,
+                        help=f"cell package (default: the fit's cell with --models, else {DEFAULT_CELL})")
+    parser.add_argument("--models", type=Path, metavar="DIR",
+                        help="simulate the hall of fame of this fit folder (`noble fit --out DIR`); indices are ranks")
+    parser.add_argument("--hofs", type=_int_list, metavar="I,J",
+                        help="global HoF indices, or ranks with --models (default: the --split, or every fitted model)")
     parser.add_argument("--split", choices=("train", "test", "all"), default=None,
                         help="HoF models to use when --hofs is absent (default: train for --n-samples, else all)")
     parser.add_argument("--amplitudes", type=_float_list, metavar="A,B", help="step amplitudes in nA (a grid)")
@@ -69,6 +78,18 @@ def run(args: argparse.Namespace) -> int:
     if args.engine not in ENGINES:
         raise NobleError(f"unknown engine {args.engine!r}; choose one of: {', '.join(ENGINES)}")
     options = {"discretization": args.discretization} if args.discretization else {}
+    models_dir = args.models
+    if models_dir is not None:
+        from noble.sim.dataset import fitted_models
+
+        if args.recipe or args.split:
+            raise NobleError("--models simulates a fit's HoF models: drop --recipe/--split (use --hofs for ranks)")
+        fit_cell = fitted_models(models_dir)[0].cell
+        if args.cell not in (None, fit_cell):
+            raise NobleError(f"--models {models_dir} holds models of {fit_cell}, not of --cell {args.cell}")
+        args.cell = fit_cell
+    elif args.cell is None:
+        args.cell = DEFAULT_CELL
     if args.recipe == "quick":
         if args.amplitudes or args.n_samples:
             raise NobleError("--recipe quick fixes its HoFs and amplitudes: drop --amplitudes/--n-samples")
@@ -81,15 +102,18 @@ def run(args: argparse.Namespace) -> int:
         raise NobleError("give either --amplitudes (a grid) or --n-samples (sampled amplitudes), not both")
     elif args.amplitudes:
         hofs = args.hofs
-        if hofs is None:
+        if hofs is None and models_dir is not None:
+            hofs = [m.index for m in fitted_models(models_dir)]
+        elif hofs is None:
             from noble.data import load_cell
 
             hofs = [m.index for m in load_cell(args.cell, root=args.root).models(args.split or "all")]
-        plan = grid_plan(args.cell, hofs, args.amplitudes, args.engine, root=args.root, engine_options=options)
+        plan = grid_plan(args.cell, hofs, args.amplitudes, args.engine, root=args.root, engine_options=options,
+                         models_dir=models_dir)
     elif args.n_samples is not None:
         plan = sampled_plan(
             args.cell, args.n_samples, args.seed, split=args.split or "train", hofs=args.hofs,
-            engine=args.engine, root=args.root, engine_options=options,
+            engine=args.engine, root=args.root, engine_options=options, models_dir=models_dir,
         )
     else:
         raise NobleError("nothing to simulate: give --amplitudes, --n-samples or --recipe quick")

@@ -232,6 +232,16 @@ def evolve(
     }
     Individual = _deap_classes(len(objectives))
     toolbox = _toolbox(settings)
+
+    def as_individuals(scored: Sequence[Scored]) -> list:
+        """DEAP individuals of scored genomes (errors as fitness values, ``index`` = position in ``scored``)."""
+        out = []
+        for i, s in enumerate(scored):
+            ind = Individual(s.genome, i)
+            ind.fitness.values = tuple(s.errors)
+            out.append(ind)
+        return out
+
     state = _load_checkpoint(checkpoint, ident)
     total_evals = settings.population * (settings.generations + 1)
     bar = tqdm(total=total_evals, desc=f"fit {name}", unit="model", disable=not progress, leave=True)
@@ -290,25 +300,15 @@ def evolve(
 
         while gen < settings.generations:
             gen += 1
-            deap_parents = []
-            for i, p in enumerate(parents):
-                ind = Individual(p.genome, i)
-                ind.fitness.values = tuple(p.errors)
-                deap_parents.append(ind)
             with rng:
-                offspring = _vary(deap_parents, toolbox, settings)
+                offspring = _vary(as_individuals(parents), toolbox, settings)
             children = score([list(map(float, ind)) for ind in offspring])
             n_evals += len(children)
             population = parents + children
             hall = _update_hall(hall, population, settings.n_hof)
             history.append({"generation": gen, "n_evaluations": n_evals, **_statistics(population, hall)})
-            candidates = []
-            for i, s in enumerate(population):
-                ind = Individual(s.genome, i)
-                ind.fitness.values = tuple(s.errors)
-                candidates.append(ind)
             with rng:
-                selected = toolbox.select(candidates, settings.population)
+                selected = toolbox.select(as_individuals(population), settings.population)
             parents = [copy.deepcopy(population[ind.index]) for ind in selected]
             save(gen, parents, hall, history, rng, n_evals)
             bar.set_postfix(best=f"{hall[0].total:.3g}", median=f"{history[-1]['median_error']:.3g}")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 from noble.fit.errors import FitError
 from noble.fit.evaluate import StageSetup, evaluate
-from noble.fit.optimizer import Scored, StageOutcome, evolve
+from noble.fit.optimizer import EvolutionSettings, Scored, StageOutcome, evolve
 from noble.fit.parallel import make_mapper
 from noble.fit.parameters import ModelTemplate, ParameterSpace, prior_space
 from noble.fit.profiles import FitProfile, get_fit_profile
@@ -204,32 +204,27 @@ def run_fit(
     with make_mapper(workers if workers is not None else profile.workers, scheduler) as mapper:
         info["backend"] = mapper.description
 
-        outcomes["passive"] = evolve(
-            "passive",
-            len(passive_setup.space),
-            passive_setup.targets.names,
-            _batch(mapper, passive_setup),
-            profile.passive,
-            seed * 10 + 1,
-            out / "checkpoints" / "passive.json",
-            on_generation=on_generation,
-            progress=progress,
-            identity=identity,
-        )
+        def run_stage(
+            name: str, setup: StageSetup, settings: EvolutionSettings, seed_offset: int, stage_identity: dict
+        ) -> StageOutcome:
+            return evolve(
+                name,
+                len(setup.space),
+                setup.targets.names,
+                _batch(mapper, setup),
+                settings,
+                seed * 10 + seed_offset,
+                out / "checkpoints" / f"{name}.json",
+                on_generation=on_generation,
+                progress=progress,
+                identity=stage_identity,
+            )
+
+        outcomes["passive"] = run_stage("passive", passive_setup, profile.passive, 1, identity)
         best_passive = passive_setup.space.decode(outcomes["passive"].hall_of_fame[0].genome)
         active_setup = StageSetup(**active_common, fixed=best_passive)
-        outcomes["active"] = evolve(
-            "active",
-            len(active_setup.space),
-            active_setup.targets.names,
-            _batch(mapper, active_setup),
-            profile.active,
-            seed * 10 + 2,
-            out / "checkpoints" / "active.json",
-            on_generation=on_generation,
-            progress=progress,
-            identity={**identity, "passive_fit": best_passive},
-        )
+        active_identity = {**identity, "passive_fit": best_passive}
+        outcomes["active"] = run_stage("active", active_setup, profile.active, 2, active_identity)
 
     hof_dir = out / "hall_of_fame"
     hof_dir.mkdir(exist_ok=True)

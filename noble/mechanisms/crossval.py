@@ -4,7 +4,12 @@ Units: voltage mV, time ms. A spike is an upward crossing of ``threshold`` (mV).
 """
 from __future__ import annotations
 
+import argparse
+import csv
+import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -63,3 +68,37 @@ def compare_traces(reference: np.ndarray, candidate: np.ndarray, amplitude: floa
         first_spike_shift_ms=float(ts_can[0] - ts_ref[0]) if both else float("nan"),
         last_spike_shift_ms=float(ts_can[-1] - ts_ref[-1]) if both else float("nan"),
     )
+
+
+def comparison_parser(
+    description: str, hofs: Sequence[int], amplitudes: Sequence[float], out: Path
+) -> argparse.ArgumentParser:
+    """The arguments every cross-validation script takes: cell, data root, HoF models, amplitudes (nA), output."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cell", default="human_pvalb_689331391")
+    parser.add_argument("--data-root", default=None, help="data root (default: NOBLE_DATA_DIR or the cache)")
+    parser.add_argument("--hofs", type=int, nargs="+", default=list(hofs))
+    parser.add_argument("--amplitudes", type=float, nargs="+", default=list(amplitudes))
+    parser.add_argument("--out", type=Path, default=out)
+    return parser
+
+
+def _fmt(x: object) -> str:
+    if isinstance(x, float):
+        return "-" if math.isnan(x) else f"{x:.3g}"
+    return str(x)
+
+
+def write_comparison_tables(rows: Sequence[Mapping[str, object]], out: Path, header: Sequence[str]) -> list[str]:
+    """Write ``rows`` as ``out.csv`` and as ``out.md`` (``header`` lines, then a table); return the markdown lines."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(rows[0])
+    with open(out.with_suffix(".csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [*header, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return lines

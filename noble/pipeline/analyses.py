@@ -162,6 +162,13 @@ def _weights_sha(model_dir: Path) -> str:
     return str(card["weights"]["sha256"])
 
 
+def _prediction_signature(model_dir: Path, amps: list[float], hofs: Sequence[int] | None,
+                          features: np.ndarray | None) -> dict:
+    """What a cached NOBLE prediction depends on: the weights, the amplitudes (nA) and the models asked for."""
+    return {"weights": _weights_sha(model_dir), "amps": amps, "hofs": None if hofs is None else [int(h) for h in hofs],
+            "features": None if features is None else np.asarray(features, dtype=float).round(12).tolist()}
+
+
 # ------------------------------------------------------------------------------------------------ F-I curves
 
 
@@ -247,8 +254,7 @@ def noble_fi_cached(model_dir: Path, amplitudes_nA: Sequence[float], results_dir
     from noble.evaluation import fi_curves
 
     amps = [float(a) for a in amplitudes_nA]
-    sig = {"weights": _weights_sha(model_dir), "amps": amps, "hofs": None if hofs is None else [int(h) for h in hofs],
-           "features": None if features is None else np.asarray(features, dtype=float).round(12).tolist()}
+    sig = _prediction_signature(model_dir, amps, hofs, features)
 
     def compute() -> dict[str, np.ndarray]:
         model = load_model(model_dir)
@@ -264,8 +270,7 @@ def noble_traces_cached(model_dir: Path, amplitudes_nA: Sequence[float], results
     from noble.checkpoint import load_model
 
     amps = [float(a) for a in amplitudes_nA]
-    sig = {"weights": _weights_sha(model_dir), "amps": amps, "hofs": None if hofs is None else [int(h) for h in hofs],
-           "features": None if features is None else np.asarray(features, dtype=float).round(12).tolist()}
+    sig = _prediction_signature(model_dir, amps, hofs, features)
 
     def compute() -> dict[str, np.ndarray]:
         model = load_model(model_dir)

@@ -20,9 +20,10 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -63,18 +64,22 @@ class DatasetPlan:
     sampler: Mapping[str, Any] | None = None
     split: str | None = None
     recipe: str | None = None
+    models_dir: str | None = None  # a fit folder (`noble fit --out`): simulate its HoF models (index = rank)
 
     def __post_init__(self) -> None:
         if len(self.hof) != len(self.amplitude):
             raise DataError(f"plan has {len(self.hof)} HoF indices but {len(self.amplitude)} amplitudes")
         if not self.hof:
             raise DataError("plan has no traces")
+        if self.models_dir is not None:
+            object.__setattr__(self, "models_dir", str(Path(self.models_dir).resolve()))
         if self.engine not in ENGINES:
             raise UnknownEngineError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
         check_amplitudes(self.amplitude)
 
     def describe(self) -> dict[str, Any]:
         """Plain values identifying the plan (for fingerprints and data cards)."""
+        fitted = {"models_dir": self.models_dir} if self.models_dir is not None else {}
         return {
             "cell": self.cell,
             "hof": list(self.hof),
@@ -86,6 +91,7 @@ class DatasetPlan:
             "sampler": dict(self.sampler) if self.sampler else None,
             "split": self.split,
             "recipe": self.recipe,
+            **fitted,
         }
 
     def fingerprint(self) -> str:
@@ -104,17 +110,38 @@ class DatasetPlan:
         return out
 
 
-def _cell(name: str, root: str | Path | None):
+def _cell(name: str, root: str | Path | None, models_dir: str | Path | None = None):
+    """The cell package ``name``; with ``models_dir``, its HoF models replaced by those of that fit folder."""
+    from dataclasses import replace
+
     from noble.data import load_cell
 
-    return load_cell(name, root=root)
+    cell = load_cell(name, root=root)
+    if models_dir is None:
+        return cell
+    models = fitted_models(models_dir)
+    if models[0].cell != cell.name:
+        raise DataError(f"{models_dir}: the fit is of cell {models[0].cell!r}, not {cell.name!r}")
+    return replace(cell, hof_models=models)
 
 
-def _check_hofs(cell, hofs: Iterable[int]) -> list[int]:
+def fitted_models(models_dir: str | Path) -> tuple:
+    """The hall of fame of a fit folder (``noble fit --out DIR``); each model's index is its rank."""
+    from noble.fit import load_fitted_models
+
+    models = load_fitted_models(models_dir)
+    if not models:
+        raise DataError(f"{models_dir}: the fit has an empty hall of fame")
+    return models
+
+
+def _check_hofs(cell, hofs: Iterable[int], models_dir: str | Path | None = None) -> list[int]:
     known = {m.index for m in cell.hof_models}
     hofs = [int(h) for h in hofs]
     unknown = sorted(set(hofs) - known)
     if unknown:
+        if models_dir is not None:
+            raise DataError(f"the fit {models_dir} has no HoF model of rank {unknown[0]} (0..{max(known)})")
         raise DataError(f"cell {cell.name} has no HoF model with global index {unknown[0]} (0..{max(known)})")
     return hofs
 
@@ -128,15 +155,16 @@ def grid_plan(
     root: str | Path | None = None,
     engine_options: Mapping[str, Any] | None = None,
     recipe: str | None = None,
+    models_dir: str | Path | None = None,
 ) -> DatasetPlan:
-    """Every listed HoF model at every amplitude (nA), HoF-major."""
-    c = _cell(cell, root)
-    hofs = _check_hofs(c, hofs)
+    """Every listed HoF model at every amplitude (nA), HoF-major (of the fit ``models_dir`` when given)."""
+    c = _cell(cell, root, models_dir)
+    hofs = _check_hofs(c, hofs, models_dir)
     amps = check_amplitudes(amplitudes)
     pairs = [(h, float(a)) for h in hofs for a in amps]
     return DatasetPlan(
         cell, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), engine, dict(engine_options or {}),
-        protocol, recipe=recipe,
+        protocol, recipe=recipe, models_dir=None if models_dir is None else str(models_dir),
     )
 
 
@@ -151,23 +179,30 @@ def sampled_plan(
     sampler: SkewNormalSampler = PAPER_SAMPLER,
     root: str | Path | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    models_dir: str | Path | None = None,
 ) -> DatasetPlan:
-    """``n_samples`` skew-normal amplitudes, each paired with a random HoF of ``split`` (or of ``hofs``)."""
+    """``n_samples`` skew-normal amplitudes, each paired with a random HoF of ``split`` (or of ``hofs``).
+
+    With ``models_dir`` (a fit folder) the HoF models are the fit's, all of them unless ``hofs`` are given.
+    """
     if n_samples < 1:
         raise DataError(f"--n-samples must be at least 1, not {n_samples}")
-    c = _cell(cell, root)
+    c = _cell(cell, root, models_dir)
+    if hofs is None and models_dir is not None:
+        hofs = [m.index for m in c.hof_models]
     if hofs is None:
         try:
             pool = [m.index for m in c.models(split)]
         except ValueError as exc:
             raise DataError(str(exc)) from None
     else:
-        pool = _check_hofs(c, hofs)
+        pool = _check_hofs(c, hofs, models_dir)
         split = "custom"
     hof, amp = sample_pairs(pool, n_samples, seed, sampler)
     return DatasetPlan(
         cell, tuple(int(h) for h in hof), tuple(float(a) for a in amp), engine, dict(engine_options or {}),
         protocol, seed=int(seed), sampler=sampler.as_dict(), split=split,
+        models_dir=None if models_dir is None else str(models_dir),
     )
 
 
@@ -184,13 +219,14 @@ _WORKER_CACHE: dict[tuple, Any] = {}
 def simulate_chunk(task: Mapping[str, Any]) -> np.ndarray:
     """Simulate the traces of one task (one HoF model) and return them decimated, ``[n, n_samples]`` float32 mV.
 
-    ``task``: ``cell``, ``root``, ``hof``, ``amplitudes`` (nA), ``engine``, ``engine_options``, ``protocol``.
+    ``task``: ``cell``, ``root``, ``models_dir``, ``hof``, ``amplitudes`` (nA), ``engine``, ``engine_options``,
+    ``protocol``.
     Runs in worker processes (or Dask workers); the loaded cell and engine are cached per process.
     """
     protocol = StepProtocol(**task["protocol"])
-    key_cell = ("cell", task["cell"], task["root"])
+    key_cell = ("cell", task["cell"], task["root"], task.get("models_dir"))
     if key_cell not in _WORKER_CACHE:
-        _WORKER_CACHE[key_cell] = _cell(task["cell"], task["root"])
+        _WORKER_CACHE[key_cell] = _cell(task["cell"], task["root"], task.get("models_dir"))
     key_engine = ("engine", task["engine"], canonical_json(task["engine_options"]))
     if key_engine not in _WORKER_CACHE:
         _WORKER_CACHE[key_engine] = get_engine(task["engine"], **task["engine_options"])
@@ -225,11 +261,16 @@ def _engine_description(plan: DatasetPlan) -> dict[str, Any]:
 
 
 def _checksums(plan: DatasetPlan, root: str | Path | None) -> dict[str, str]:
-    cell = _cell(plan.cell, root)
+    """SHA-256 of the morphology and of every model file used (fitted ones named ``fit/<file in the fit folder>``)."""
+    cell = _cell(plan.cell, root, plan.models_dir)
     files = {cell.morphology.relative_to(cell.root).as_posix(): sha256_file(cell.morphology)}
     for h in sorted(set(plan.hof)):
         model = cell.hof(h)
-        files[Path(model.path).relative_to(cell.root).as_posix()] = sha256_file(model.path)
+        if plan.models_dir is None:
+            name = Path(model.path).relative_to(cell.root).as_posix()
+        else:
+            name = "fit/" + Path(model.path).relative_to(plan.models_dir).as_posix()
+        files[name] = sha256_file(model.path)
     return files
 
 
@@ -261,6 +302,8 @@ def data_card(plan: DatasetPlan, engine: Mapping[str, Any], checksums: Mapping[s
         "plan_sha256": plan.fingerprint(),
         "checksums": dict(checksums),
     }
+    if plan.models_dir is not None:
+        card["fitted_models"] = {"dir": plan.models_dir, "index": "hall-of-fame rank"}
     return canonical_json(card)
 
 
@@ -343,6 +386,7 @@ def generate_dataset(
         {
             "cell": plan.cell,
             "root": root_str,
+            "models_dir": plan.models_dir,
             "hof": int(plan.hof[idx[0]]),
             "amplitudes": [float(plan.amplitude[i]) for i in idx],
             "engine": plan.engine,
@@ -434,14 +478,16 @@ class SimDataset:
         return int(self.voltage.shape[0])
 
 
-_JSON_ATTRS = ("engine_options", "protocol", "sampler", "checksums")
+#: The arrays every dataset file holds, and the attributes stored as JSON strings.
+REQUIRED_DATASETS = ("voltage", "amplitude", "hof", "time")
+JSON_ATTRS = ("engine_options", "protocol", "sampler", "checksums")
 
 
-def read_dataset(path: str | Path) -> SimDataset:
-    """Read a dataset written by :func:`generate_dataset`, checking its fields."""
+@contextmanager
+def open_dataset(path: Path) -> Iterator[Any]:
+    """Open an HDF5 dataset file for reading, checking it exists, is HDF5 and holds ``REQUIRED_DATASETS``."""
     import h5py
 
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: dataset file not found")
     try:
@@ -449,27 +495,46 @@ def read_dataset(path: str | Path) -> SimDataset:
     except OSError as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
     with fh:
-        for name in ("voltage", "amplitude", "hof", "time"):
+        for name in REQUIRED_DATASETS:
             if name not in fh:
-                raise DataError(f"{path}: missing dataset {name!r}")
+                raise DataError(f"{path}: missing dataset {name!r} (layout: {', '.join(REQUIRED_DATASETS)})")
+        yield fh
+
+
+def decode_attrs(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """HDF5 attributes as Python values: bytes decoded, numpy scalars unwrapped, ``JSON_ATTRS`` parsed."""
+    attrs: dict[str, Any] = {}
+    for key, value in raw.items():
+        value = value.decode("utf-8") if isinstance(value, bytes) else value
+        if key in JSON_ATTRS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise DataError(f"{path}: attribute {key!r} is not valid JSON") from None
+        elif isinstance(value, np.generic):
+            value = value.item()
+        attrs[key] = value
+    return attrs
+
+
+def check_shapes(path: Path, voltage: np.ndarray, amplitude: np.ndarray, hof: np.ndarray, time: np.ndarray) -> None:
+    """Check ``voltage`` is [N, T] with ``time`` [T] and ``amplitude``, ``hof`` [N]."""
+    if voltage.ndim != 2 or time.ndim != 1 or voltage.shape[1] != time.shape[0]:
+        raise DataError(f"{path}: voltage has shape {voltage.shape} and time {time.shape}: expected [N, T] and [T]")
+    if amplitude.shape != (voltage.shape[0],) or hof.shape != (voltage.shape[0],):
+        raise DataError(f"{path}: amplitude {amplitude.shape} and hof {hof.shape} must both be [{voltage.shape[0]}]")
+
+
+def read_dataset(path: str | Path) -> SimDataset:
+    """Read a dataset written by :func:`generate_dataset`, checking its fields."""
+    path = Path(path)
+    with open_dataset(path) as fh:
         voltage = fh["voltage"][...]
         amplitude = fh["amplitude"][...]
         hof = fh["hof"][...]
         time = fh["time"][...]
-        attrs: dict[str, Any] = {}
-        for key, value in fh.attrs.items():
-            value = value.decode() if isinstance(value, bytes) else value
-            if key in _JSON_ATTRS and isinstance(value, str):
-                value = json.loads(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
-            attrs[key] = value
-    n = voltage.shape[0]
-    if voltage.ndim != 2 or amplitude.shape != (n,) or hof.shape != (n,) or time.shape != (voltage.shape[1],):
-        raise DataError(
-            f"{path}: inconsistent shapes voltage {voltage.shape}, amplitude {amplitude.shape}, "
-            f"hof {hof.shape}, time {time.shape}"
-        )
+        attrs = decode_attrs(path, fh.attrs)
+    check_shapes(path, voltage, amplitude, hof, time)
     if "data_card" not in attrs:
         raise DataError(f"{path}: missing the data_card attribute")
     return SimDataset(path, voltage, amplitude, hof, time, attrs)

@@ -9,7 +9,6 @@ the window ``stim_start``/``stim_duration`` and ``dt_ms`` is the solver step, th
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,9 @@ import numpy as np
 
 from noble.embedding import StimulusTemplate
 from noble.errors import DataError
+from noble.sim.dataset import canonical_json, check_shapes, decode_attrs, open_dataset
 
-REQUIRED_DATASETS = ("voltage", "amplitude", "hof", "time")
 REQUIRED_ATTRS = ("cell", "engine", "dt_ms", "decimation", "protocol", "seed", "data_card")
-
-
-def canonical_json(data: Any) -> str:
-    """Compact, key-sorted JSON: the form whose SHA-256 identifies a data card."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def sha256_text(text: str) -> str:
@@ -81,29 +75,14 @@ class TraceDataset:
         }
 
 
-def _attr(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def read_dataset(path: str | Path, rows: slice | None = None) -> TraceDataset:
-    """Read and validate an HDF5 dataset (optionally only ``rows``)."""
-    import h5py
+    """Read and validate an HDF5 dataset (optionally only ``rows``).
 
+    The file is opened, and its arrays and attributes checked and decoded, by :mod:`noble.sim.dataset`
+    (the one definition of the layout); this adds the training checks: attributes, units, grid, finite values.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: dataset file not found")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not an HDF5 file ({exc})") from None
-    with fh:
-        for name in REQUIRED_DATASETS:
-            if name not in fh:
-                raise DataError(f"{path}: missing dataset {name!r} (layout: {', '.join(REQUIRED_DATASETS)})")
+    with open_dataset(path) as fh:
         for name in REQUIRED_ATTRS:
             if name not in fh.attrs:
                 raise DataError(f"{path}: missing attribute {name!r}")
@@ -112,18 +91,14 @@ def read_dataset(path: str | Path, rows: slice | None = None) -> TraceDataset:
         amplitude = np.asarray(fh["amplitude"][sel], dtype=np.float64)
         hof = np.asarray(fh["hof"][sel], dtype=np.int64)
         time = np.asarray(fh["time"][:], dtype=np.float64)
-        units = _attr(fh["voltage"].attrs.get("units", "mV"))
+        units = decode_attrs(path, fh["voltage"].attrs).get("units", "mV")
         if units != "mV":
             raise DataError(f"{path}: voltage units are {units!r}, noble expects mV")
-        attrs = {k: _attr(v) for k, v in fh.attrs.items()}
-    if voltage.ndim != 2 or voltage.shape[1] != time.shape[0]:
-        raise DataError(f"{path}: voltage has shape {voltage.shape}, expected [N, {time.shape[0]}] to match time")
-    if amplitude.shape != (voltage.shape[0],) or hof.shape != (voltage.shape[0],):
-        raise DataError(f"{path}: amplitude {amplitude.shape} and hof {hof.shape} must both be [{voltage.shape[0]}]")
-    try:
-        protocol = json.loads(attrs["protocol"]) if isinstance(attrs["protocol"], str) else dict(attrs["protocol"])
-    except (json.JSONDecodeError, TypeError, ValueError):
-        raise DataError(f"{path}: attribute 'protocol' is not a JSON object") from None
+        attrs = decode_attrs(path, fh.attrs)
+    check_shapes(path, voltage, amplitude, hof, time)
+    protocol = attrs["protocol"]
+    if not isinstance(protocol, dict):
+        raise DataError(f"{path}: attribute 'protocol' is not a JSON object")
     # the step window: ``delay_ms``/``duration_ms``, or the simulator's ``stim_start``/``stim_duration`` (ms)
     window = {}
     for key, alias in (("delay_ms", "stim_start"), ("duration_ms", "stim_duration")):
