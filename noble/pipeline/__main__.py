@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from noble.errors import NobleError
 from noble.pipeline.profiles import PROFILE_NAMES, default_profile
 from noble.pipeline.runner import run_pipeline
 
@@ -15,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rerun every notebook even if unchanged")
     args = parser.parse_args(argv)
     profile = args.profile or default_profile()
-    results = run_pipeline(profile, cell=args.cell, force=args.force)
+    try:
+        results = run_pipeline(profile, cell=args.cell, force=args.force)
+    except NobleError as exc:
+        print(f"[noble] error: {exc}", file=sys.stderr)
+        return 1
     total = sum(r.seconds for r in results)
     print(f"[noble] profile {profile}: {sum(r.status == 'ran' for r in results)} notebooks ran, "
           f"{sum(r.status == 'skipped' for r in results)} skipped, {total:.0f} s")

@@ -28,6 +28,8 @@ class Profile:
     n_hull_samples: int  # synthetic models sampled in the latent hull (paper: 200)
     n_neighbourhood_samples: int  # synthetic models around one test HoF (paper: 50)
     workers: int = 2
+    discretization: str = "paper"  # Arbor segmentation of the PDE datasets ("paper" or "max_extent:<um>")
+    finetune_epochs: int | None = None  # sag fine-tuning epochs (Table 3); None: the paper's 300
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -41,30 +43,33 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
         fit_profile="quick",
-        n_train_samples=48,
+        n_train_samples=24,
         n_test_samples_per_hof=2,
         n_train_hofs=4,
         n_test_hofs=2,
-        fi_amplitudes=(-0.11, 0.0, 0.05, 0.1, 0.2),
+        fi_amplitudes=(-0.11, 0.05, 0.1, 0.2),
         model_profile="quick",
-        epochs=3,
+        epochs=2,
         max_minutes=2.0,
         n_hull_samples=20,
         n_neighbourhood_samples=10,
+        discretization="max_extent:100",
+        finetune_epochs=2,
     ),
     "laptop": Profile(
         name="laptop",
         fit_profile="demo",
-        n_train_samples=2000,
+        n_train_samples=1200,
         n_test_samples_per_hof=4,
         n_train_hofs=None,
         n_test_hofs=None,
         fi_amplitudes=_FI_COARSE,
         model_profile="laptop",
         epochs=None,
-        max_minutes=25.0,
+        max_minutes=20.0,
         n_hull_samples=200,
         n_neighbourhood_samples=50,
+        finetune_epochs=30,
     ),
     "paper": Profile(
         name="paper",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from noble.errors import NobleError
 from noble.pipeline.layout import RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
 from noble.paths import project_root
@@ -17,12 +18,17 @@ from noble.paths import project_root
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 
 
+class PipelineRunError(NobleError):
+    """A notebook of the pipeline failed; the executed copy shows where."""
+
+
 @dataclass(frozen=True)
 class StepResult:
     notebook: str
-    status: str  # "ran" | "skipped"
-    seconds: float
+    status: str  # "ran" | "skipped" | "failed"
+    seconds: float  # wall time of this call (0 when skipped)
     output: Path
+    last_run_seconds: float | None = None  # wall time of the run whose results are reused (when skipped)
 
 
 def ordered_notebooks(folder: Path | None = None) -> list[Path]:
@@ -79,9 +85,20 @@ def _data_card_sha256(path: Path) -> str | None:
 
 
 def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: Path, base: Path) -> Path:
-    """``figures/manifest.json``: profile, commit, data and model card checksums, wall time per notebook."""
+    """``manifest.json`` in ``out_dir``: profile, commit, data and model card checksums (SHA-256 of each
+    dataset's data card, of each model's ``model_card.json`` by tag), wall time per notebook, output files."""
+    from noble.data.registry import CELLS
+
     layout = RunLayout.for_run(profile, cell, base)
-    figures = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.suffix in {".png", ".pdf", ".csv"})
+    other_cells = set(CELLS) - {cell}
+    figures = sorted(
+        str(p.relative_to(out_dir)) for p in out_dir.rglob("*")
+        if p.suffix in {".png", ".pdf", ".csv"} and not (set(p.relative_to(out_dir).parts[:-1]) & other_cells)
+    )
+    model_cards = {
+        d.name: _file_sha256(d / "model_card.json")
+        for d in sorted(layout.model_dir.glob("*")) if (d / "model_card.json").is_file()
+    } if layout.model_dir.is_dir() else {}
     manifest = {
         "profile": profile,
         "cell": cell,
@@ -90,16 +107,35 @@ def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: 
             p.name: _data_card_sha256(p)
             for p in (layout.train_data, layout.unseen_currents_data, layout.test_hofs_data, layout.fi_data)
         },
-        "model_card_sha256": _file_sha256(layout.model_dir / "model_card.json"),
+        "model_card_sha256": model_cards,
         "notebooks": [
-            {"notebook": r.notebook, "status": r.status, "wall_time_s": round(r.seconds, 2)} for r in results
+            {"notebook": r.notebook, "status": r.status, "wall_time_s": round(r.seconds, 2),
+             "last_run_wall_time_s": None if r.last_run_seconds is None else round(r.last_run_seconds, 2)}
+            for r in results
         ],
+        "total_wall_time_s": round(sum(r.seconds for r in results), 2),
         "files": figures,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def read_state(path: Path) -> dict[str, dict[str, Any]]:
+    """The runner's record of the last successful run of each notebook: ``{name: {"key", "seconds"}}``."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(v, dict) and isinstance(v.get("key"), str)}
+
+
+def build_dir(profile: str, cell: str) -> Path:
+    """Where executed copies of the notebooks of a (profile, cell) run go."""
+    return project_root() / "build" / "notebooks" / profile / cell
 
 
 def run_pipeline(
@@ -110,36 +146,65 @@ def run_pipeline(
     out_dir: Path | None = None,
     force: bool = False,
     kernel: str = "python3",
+    build: Path | None = None,
+    execute=None,
 ) -> list[StepResult]:
-    """Execute every notebook in order with papermill; return what ran and what was skipped."""
-    import papermill
+    """Execute every notebook in order with papermill; return what ran and what was skipped.
 
+    A notebook is skipped when its cache key (its source, its parameters, the previous step's key and the
+    library's sources) equals the one of its last successful run and its executed copy exists; once one step
+    runs, every later step's key changes, so they run too. ``figures/manifest.json`` (in the cell's output
+    folder, see :func:`noble.pipeline.steps.output_dir`) records the run. ``execute`` replaces
+    ``papermill.execute_notebook`` (same arguments), e.g. in tests.
+    """
+    from noble.pipeline.steps import output_dir
+
+    if execute is None:
+        import papermill
+
+        execute = papermill.execute_notebook
     get_profile(profile)  # validates the name
-    base = base or work_dir()
-    out_dir = out_dir or figures_dir()
-    build = project_root() / "build" / "notebooks" / profile / cell
+    base = Path(base) if base is not None else work_dir()
+    out_root = Path(out_dir) if out_dir is not None else figures_dir()
+    build = Path(build) if build is not None else build_dir(profile, cell)
     build.mkdir(parents=True, exist_ok=True)
     state_path = build / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() and not force else {}
+    state = {} if force else read_state(state_path)
     library = library_fingerprint()
     previous = ""
     results: list[StepResult] = []
-    for nb in notebooks or ordered_notebooks():
-        params = {"profile": profile, "cell": cell, "work_dir": str(base), "figures_dir": str(out_dir)}
+    books = notebooks if notebooks is not None else ordered_notebooks()
+    if not books:
+        raise PipelineRunError(f"no pipeline notebooks (NN_name.ipynb) in {project_root() / 'notebooks'}")
+    manifest_dir = output_dir(out_root, cell)
+    for nb in books:
+        params = {"profile": profile, "cell": cell, "work_dir": str(base), "figures_dir": str(out_root)}
         key = step_key(nb, params, previous, library)
         output = build / nb.name
-        if state.get(nb.name) == key and output.is_file():
-            results.append(StepResult(nb.name, "skipped", 0.0, output))
-            print(f"[noble] {nb.name}: unchanged, skipped")
+        last = state.get(nb.name, {})
+        if last.get("key") == key and output.is_file():
+            results.append(StepResult(nb.name, "skipped", 0.0, output, last.get("seconds")))
+            print(f"[noble] {nb.name}: unchanged, skipped", flush=True)
         else:
-            print(f"[noble] {nb.name}: running (profile {profile})")
+            print(f"[noble] {nb.name}: running (profile {profile}, cell {cell})", flush=True)
             start = time.perf_counter()
-            papermill.execute_notebook(
-                str(nb), str(output), parameters=params, kernel_name=kernel, cwd=str(nb.parent), progress_bar=False
-            )
-            results.append(StepResult(nb.name, "ran", time.perf_counter() - start, output))
-            state[nb.name] = key
+            try:
+                execute(str(nb), str(output), parameters=params, kernel_name=kernel, cwd=str(nb.parent),
+                        progress_bar=False)
+            except Exception as exc:
+                results.append(StepResult(nb.name, "failed", time.perf_counter() - start, output))
+                state.pop(nb.name, None)
+                state_path.write_text(json.dumps(state, indent=2))
+                write_manifest(profile, cell, results, manifest_dir, base)
+                raise PipelineRunError(
+                    f"{nb.name} failed ({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''});"
+                    f" the executed notebook is {output}"
+                ) from exc
+            seconds = time.perf_counter() - start
+            results.append(StepResult(nb.name, "ran", seconds, output))
+            state[nb.name] = {"key": key, "seconds": round(seconds, 2)}
             state_path.write_text(json.dumps(state, indent=2))
+            print(f"[noble] {nb.name}: done in {seconds:.0f} s", flush=True)
         previous = key
-    write_manifest(profile, cell, results, out_dir, base)
+    write_manifest(profile, cell, results, manifest_dir, base)
     return results

@@ -1,0 +1,524 @@
+"""The cached steps behind the notebooks: cell package, HoF fit, PDE datasets, trained models, metrics.
+
+Every ``ensure_*`` function computes what is missing and reuses what a previous call left in the run's
+:class:`~noble.pipeline.layout.RunLayout`, so a notebook runs standalone and a rerun takes seconds. A cached
+result is reused only when the settings that produced it are unchanged (each step stores a signature of its
+inputs); otherwise it is recomputed.
+
+Units: current nA, voltage mV, time ms; errors in percent.
+
+The PDE datasets are simulated on the cell package's published HoF models (the paper's models). The fit step
+(:func:`ensure_fit`) runs the same two-stage optimisation at the profile's scale to show the method and its
+error history; at the paper's scale it is a cluster job (about 600,000 CPU core hours per cell).
+
+For the VIP cell (:data:`VIP_CELL`) :func:`model_config` applies the paper's VIP settings: K = 11 amplitude
+frequencies, 450 epochs (scaled like the profile's epoch count: x1.5) and ReduceLROnPlateau factor 0.8.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from noble.errors import NobleError
+from noble.pipeline.layout import RunLayout
+from noble.pipeline.profiles import Profile, get_profile
+
+#: The VIP cell of the paper's second experiment.
+VIP_CELL = "human_vip_685806972"
+#: The paper's VIP model settings (Sec. 4 / App. D): amplitude frequencies, epochs at full scale, plateau factor.
+VIP_AMPLITUDE_FREQUENCIES = 11
+VIP_EPOCH_SCALE = 450 / 300
+VIP_PLATEAU_FACTOR = 0.8
+
+#: Seeds of the sampled datasets (fixed, recorded in each data card).
+TRAIN_SEED = 1
+UNSEEN_SEED = 2
+TEST_SEED = 3
+
+DATASET_KEYS = ("train", "unseen_currents", "test_hofs", "fi_grid")
+SIGNATURE_FILE = "pipeline_step.json"
+
+
+class PipelineError(NobleError):
+    """A pipeline step cannot run with the given settings (bad tag, unknown HoF model, missing model...)."""
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()
+
+
+def _as_profile(profile: Profile | str) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def _check_tag(tag: str) -> str:
+    if not tag or not all(ch.isalnum() or ch in "_-." for ch in tag) or tag.startswith("."):
+        raise PipelineError(f"model tag {tag!r} must be a non-empty name of letters, digits, '_', '-' or '.'")
+    return tag
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+def run_settings(profile: str, cell: str, work_dir: str | Path | None = None) -> tuple[Profile, RunLayout]:
+    """The profile and the (created) run folder of one notebook run; ``work_dir`` None: $NOBLE_WORK_DIR/default."""
+    prof = get_profile(profile)
+    layout = RunLayout.for_run(prof.name, cell, Path(work_dir) if work_dir is not None else None)
+    return prof, layout.ensure()
+
+
+def output_dir(figures_dir: str | Path | None, cell: str) -> Path:
+    """Where a run's figures and tables go: the figures folder for the paper's PVALB cell, a subfolder per other cell.
+
+    ``figures_dir`` None: :func:`noble.pipeline.layout.figures_dir` ($NOBLE_FIGURES_DIR or ``<repo>/figures``).
+    """
+    from noble.data.registry import DEFAULT_CELL
+    from noble.pipeline.layout import figures_dir as default_figures_dir
+
+    root = Path(figures_dir) if figures_dir is not None else default_figures_dir()
+    out = root if cell == DEFAULT_CELL else root / cell
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def ensure_cell(cell: str):
+    """The cell package ``cell`` as a :class:`noble.data.Cell`, fetched first when missing.
+
+    Files are copied from the read-only reference copy ``../shared/data`` beside the checkout when present,
+    else downloaded from the upstream sources pinned in the cell's manifest (into :func:`noble.paths.data_dir`).
+    """
+    from noble.data import load_cell
+    from noble.data.fetch import cache_status, fetch_cell
+    from noble.paths import shared_data_dir
+
+    _, present, listed = cache_status(cell)
+    if present < listed:
+        shared = shared_data_dir()
+        source = shared if shared is not None and (shared / "cells" / cell).is_dir() else None
+        fetch_cell(cell, source_dir=source, progress=False)
+    return load_cell(cell)
+
+
+def hof_pools(profile: Profile | str, cell: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(train HoF indices, test HoF indices) used by a profile: the first ``n_*_hofs`` of the cell's split."""
+    prof = _as_profile(profile)
+    c = ensure_cell(cell)
+    train = tuple(int(h) for h in c.split.train)
+    test = tuple(int(h) for h in c.split.test)
+    if prof.n_train_hofs is not None:
+        train = train[: prof.n_train_hofs]
+    if prof.n_test_hofs is not None:
+        test = test[: prof.n_test_hofs]
+    return train, test
+
+
+# ------------------------------------------------------------------------------------------------ fit
+
+
+def ensure_fit(profile: Profile | str, cell: str, layout: RunLayout):
+    """Run (or resume, or reuse) the profile's two-stage HoF fit into ``layout.fit_dir``; a :class:`FitResult`."""
+    from noble.fit import FitError, load_fit_result, run_fit
+
+    prof = _as_profile(profile)
+    ensure_cell(cell)
+    out = layout.fit_dir
+    info = _read_json(out / "fit.json")
+    if info is not None and (info.get("cell") != cell or info.get("profile", {}).get("name") != prof.fit_profile):
+        shutil.rmtree(out)  # a fit of another cell or profile: start over
+        info = None
+    if info is not None and info.get("status") == "finished":
+        try:
+            return load_fit_result(out)
+        except FitError:
+            pass
+    return run_fit(cell, prof.fit_profile, seed=1, out_dir=out, workers=prof.workers)
+
+
+# ------------------------------------------------------------------------------------------------ datasets
+
+
+def dataset_plans(profile: Profile | str, cell: str) -> dict[str, Any]:
+    """The :class:`noble.sim.dataset.DatasetPlan` of each dataset of a profile, keyed like :data:`DATASET_KEYS`.
+
+    * ``train``: ``n_train_samples`` skew-normal amplitudes (nA), each on a random train HoF model;
+    * ``unseen_currents``: ``n_test_samples_per_hof`` new amplitudes per train HoF (another seed);
+    * ``test_hofs``: as many amplitudes per held-out test HoF model;
+    * ``fi_grid``: every train and test HoF at every amplitude of the profile's F-I grid.
+    """
+    from noble.sim.dataset import grid_plan, sampled_plan
+
+    prof = _as_profile(profile)
+    train, test = hof_pools(prof, cell)
+    options = {"discretization": prof.discretization}
+    return {
+        "train": sampled_plan(cell, prof.n_train_samples, TRAIN_SEED, hofs=train, engine_options=options),
+        "unseen_currents": sampled_plan(
+            cell, prof.n_test_samples_per_hof * len(train), UNSEEN_SEED, hofs=train, engine_options=options
+        ),
+        "test_hofs": sampled_plan(
+            cell, prof.n_test_samples_per_hof * len(test), TEST_SEED, hofs=test, engine_options=options
+        ),
+        "fi_grid": grid_plan(cell, sorted(train + test), prof.fi_amplitudes, engine_options=options, recipe="fi_grid"),
+    }
+
+
+def _dataset_plan_sha(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as fh:
+            value = fh.attrs.get("plan_sha256")
+    except OSError:
+        return None
+    return value.decode() if isinstance(value, bytes) else (str(value) if value is not None else None)
+
+
+def _simulate(out: Path, plan, workers: int) -> Path:
+    """Simulate ``plan`` into ``out`` in the training layout (``protocol`` with ``delay_ms``...), cached by plan.
+
+    The simulator writes its own HDF5 layout (resumable, in ``<out>.sim.h5``); it is converted once into the
+    layout :func:`noble.training.read_dataset` reads, keeping its data card, then removed.
+    """
+    import h5py
+
+    from noble.sim.dataset import generate_dataset, read_dataset as read_sim
+    from noble.training.data import write_dataset
+
+    fingerprint = plan.fingerprint()
+    if out.is_file() and _dataset_plan_sha(out) == fingerprint:
+        return out
+    if out.exists():
+        out.unlink()  # another plan (the profile changed): regenerate
+    sim_path = out.with_name(out.stem + ".sim.h5")
+    if sim_path.exists() and _dataset_plan_sha(sim_path) not in (None, fingerprint):
+        sim_path.unlink()
+    # overwrite=True only discards partial results of another plan; a finished file of this plan is kept
+    generate_dataset(sim_path, plan, workers=workers, overwrite=not sim_path.exists())
+    ds = read_sim(sim_path)
+    proto = ds.protocol
+    tmp = out.with_name(out.name + ".tmp")
+    write_dataset(
+        tmp, ds.voltage, ds.amplitude, ds.hof, ds.time,
+        cell=ds.attrs["cell"], engine=str(ds.attrs["engine"]),
+        protocol={"delay_ms": proto.stim_start, "duration_ms": proto.stim_duration, "t_stop_ms": proto.t_stop,
+                  "solver_dt_ms": proto.dt, "settle_ms": proto.settle},
+        seed=int(ds.attrs.get("seed", -1)), decimation=proto.decimation,
+        data_card=json.loads(ds.data_card),
+    )
+    with h5py.File(tmp, "a") as fh:
+        fh.attrs["plan_sha256"] = fingerprint
+        fh.attrs["engine_version"] = str(ds.attrs.get("engine_version", ""))
+    os.replace(tmp, out)
+    sim_path.unlink()
+    return out
+
+
+def ensure_datasets(profile: Profile | str, cell: str, layout: RunLayout) -> dict[str, Path]:
+    """Simulate the missing PDE datasets of a run; paths keyed ``train``, ``unseen_currents``, ``test_hofs``, ``fi_grid``."""
+    prof = _as_profile(profile)
+    ensure_cell(cell)
+    layout.ensure()
+    plans = dataset_plans(prof, cell)
+    targets = {
+        "train": layout.train_data,
+        "unseen_currents": layout.unseen_currents_data,
+        "test_hofs": layout.test_hofs_data,
+        "fi_grid": layout.fi_data,
+    }
+    return {key: _simulate(targets[key], plans[key], prof.workers) for key in DATASET_KEYS}
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+def model_config(profile: Profile | str, cell: str, features: Sequence[str] | None = None, name: str | None = None):
+    """The :class:`noble.training.RunConfig` of a run: the profile's model, its epochs and time cap, the VIP settings.
+
+    ``features`` replaces the embedded neuron features (names of the cell's per-HoF feature table, in order).
+    """
+    from noble.training import load_config
+
+    prof = _as_profile(profile)
+    cfg = load_config(prof.model_profile)
+    emb = cfg.embedding
+    if features is not None:
+        emb = replace(emb, features=tuple(str(f) for f in features))
+    epochs = prof.epochs if prof.epochs is not None else cfg.training.epochs
+    max_minutes = prof.max_minutes
+    plateau = cfg.training.plateau_factor
+    if cell == VIP_CELL:
+        emb = replace(emb, amplitude_frequencies=VIP_AMPLITUDE_FREQUENCIES)
+        epochs = int(math.ceil(epochs * VIP_EPOCH_SCALE))
+        max_minutes = None if max_minutes is None else max_minutes * VIP_EPOCH_SCALE
+        plateau = VIP_PLATEAU_FACTOR
+    cfg = replace(cfg, embedding=emb, name=name or cfg.name)
+    cfg = replace(cfg, training=replace(cfg.training, epochs=epochs, max_minutes=max_minutes, plateau_factor=plateau))
+    return cfg
+
+
+def _finetune_config(profile: Profile, finetune: Any):
+    from noble.evaluation import SagFinetuneConfig
+
+    if isinstance(finetune, SagFinetuneConfig):
+        return finetune
+    if finetune is True:
+        finetune = {}
+    if not isinstance(finetune, Mapping):
+        raise PipelineError(f"finetune must be a SagFinetuneConfig, a mapping of its fields or True, not {finetune!r}")
+    known = {f.name for f in fields(SagFinetuneConfig)}
+    unknown = sorted(set(finetune) - known)
+    if unknown:
+        raise PipelineError(f"unknown sag fine-tuning setting(s) {unknown}; known: {sorted(known)}")
+    settings = dict(finetune)
+    if "epochs" not in settings and profile.finetune_epochs is not None:
+        settings["epochs"] = profile.finetune_epochs
+    if "max_minutes" not in settings and profile.max_minutes is not None:
+        settings["max_minutes"] = profile.max_minutes
+    return SagFinetuneConfig(**settings)
+
+
+def _subset_rows(dataset, n: int):
+    """The first ``n`` traces of a dataset (its rows are in random order, so this is a random subset)."""
+    from noble.training.data import TraceDataset
+
+    if n < 1 or n > len(dataset):
+        raise PipelineError(f"n_train_samples must be in 1..{len(dataset)} (the traces of {dataset.path}), not {n}")
+    return TraceDataset(
+        dataset.path, dataset.voltage[:n], dataset.amplitude[:n], dataset.hof[:n], dataset.time, dataset.cell,
+        dataset.engine, dataset.dt_ms, dataset.decimation, dataset.protocol, dataset.seed, dataset.data_card,
+        dict(dataset.extra_attrs),
+    )
+
+
+def _check_train_hofs(cell: str, train_hofs: Sequence[int]) -> tuple[int, ...]:
+    c = ensure_cell(cell)
+    hofs = tuple(sorted({int(h) for h in train_hofs}))
+    unknown = sorted(set(hofs) - set(int(h) for h in c.split.train))
+    if not hofs or unknown:
+        raise PipelineError(
+            f"train_hofs must be train HoF models of {cell}: "
+            + (f"{unknown} are not" if unknown else "none given")
+        )
+    return hofs
+
+
+def ensure_model(
+    profile: Profile | str,
+    cell: str,
+    layout: RunLayout,
+    tag: str = "main",
+    features: Sequence[str] | None = None,
+    train_hofs: Sequence[int] | None = None,
+    n_train_samples: int | None = None,
+    finetune: Any = None,
+) -> Path:
+    """Train (or resume, or reuse) a model into ``layout.model_dir / tag``; returns that directory.
+
+    ``features``: embedded neuron features (Table 1 ablation; default the configuration's slope, intercept);
+    ``train_hofs``: train on a subset of the train HoF models, with a dataset of the same size simulated on
+    that subset (Table 2); ``n_train_samples``: train on the first ``n`` traces of the training set;
+    ``finetune``: sag fine-tuning (Table 3; a :class:`noble.evaluation.SagFinetuneConfig` or a mapping of its
+    fields) of the model the other arguments describe, trained first under tag ``main`` (or ``<tag>-base``).
+    """
+    from noble.training import read_dataset, train
+
+    prof = _as_profile(profile)
+    tag = _check_tag(tag)
+    if finetune is not None:
+        return _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_samples, finetune)
+    pool_train, pool_test = hof_pools(prof, cell)
+    use_train = pool_train
+    if train_hofs is not None:
+        use_train = _check_train_hofs(cell, train_hofs)
+    if features is not None:
+        known = set(ensure_cell(cell).hof_models[0].features)
+        unknown = [f for f in features if f not in known]
+        if unknown:
+            raise PipelineError(f"features {unknown} are not per-HoF features of {cell}; known: {sorted(known)}")
+    if n_train_samples is not None and (not isinstance(n_train_samples, (int, np.integer)) or n_train_samples < 1):
+        raise PipelineError(f"n_train_samples must be a positive integer, not {n_train_samples!r}")
+    paths = ensure_datasets(prof, cell, layout)
+    data_path = paths["train"]
+    if train_hofs is not None:
+        from noble.sim.dataset import sampled_plan
+
+        plan = sampled_plan(cell, n_train_samples or prof.n_train_samples, TRAIN_SEED, hofs=use_train,
+                            engine_options={"discretization": prof.discretization})
+        data_path = _simulate(layout.data_dir / f"train_{tag}.h5", plan, prof.workers)
+    dataset = read_dataset(data_path)
+    if n_train_samples is not None and train_hofs is None:
+        dataset = _subset_rows(dataset, int(n_train_samples))
+    config = model_config(prof, cell, features, name=f"{prof.model_profile}-{tag}")
+    signature = {
+        "config": config.as_dict(),
+        "data_card_sha256": dataset.data_card_sha256,
+        "n_traces": len(dataset),
+        "train_hofs": list(use_train),
+        "test_hofs": list(pool_test),
+    }
+    out = layout.model_dir / tag
+    state = _read_json(out / SIGNATURE_FILE)
+    same = state is not None and state.get("signature") == signature
+    if same and state.get("status") == "finished" and (out / "model_card.json").is_file():
+        return out
+    resume = same and (out / "state" / "last.pt").is_file()
+    if not resume and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / SIGNATURE_FILE, {"status": "running", "signature": signature})
+    result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
+    if not (out / "model_card.json").is_file():
+        raise PipelineError(f"{out}: training finished without saving a model (epochs = {config.training.epochs})")
+    _write_json(out / SIGNATURE_FILE, {
+        "status": "finished", "signature": signature, "epochs_completed": result.epochs_completed,
+        "best_epoch": result.best_epoch, "stopped": result.stopped, "wall_time_s": result.wall_time_s,
+    })
+    return out
+
+
+def _concat(a, b):
+    """Two trace datasets on the same grid as one (rows of ``a`` first)."""
+    from noble.training.data import TraceDataset
+
+    a.template.check_matches(b.template, str(b.path))
+    return TraceDataset(
+        a.path, np.concatenate([a.voltage, b.voltage]), np.concatenate([a.amplitude, b.amplitude]),
+        np.concatenate([a.hof, b.hof]), a.time, a.cell, a.engine, a.dt_ms, a.decimation, a.protocol, a.seed,
+        a.data_card, dict(a.extra_attrs),
+    )
+
+
+def _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_samples, finetune) -> Path:
+    """Sag fine-tuning of a trained model on the negative steps of its training set (paper Table 3)."""
+    import csv
+
+    from noble.checkpoint import build_card, load_model, save_model, sha256_file
+    from noble.evaluation import finetune_sag, negative_step_rows, sag_metrics
+    from noble.training import read_dataset
+
+    config = _finetune_config(prof, finetune)
+    plain = features is None and train_hofs is None and n_train_samples is None
+    base_tag = "main" if plain else f"{tag}-base"
+    base = ensure_model(prof, cell, layout, base_tag, features, train_hofs, n_train_samples)
+    paths = ensure_datasets(prof, cell, layout)
+    train_ds = read_dataset(paths["train"])
+    unseen = read_dataset(paths["unseen_currents"])
+    out = layout.model_dir / tag
+    signature = {"base_weights_sha256": sha256_file(base / "model.safetensors"), "finetune": asdict(config),
+                 "train_card": train_ds.data_card_sha256, "eval_card": unseen.data_card_sha256}
+    state = _read_json(out / SIGNATURE_FILE)
+    if state is not None and state.get("signature") == signature and state.get("status") == "finished":
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    model = load_model(base)
+    both = _concat(train_ds, unseen)
+    n_train = len(train_ds)
+    rows = negative_step_rows(train_ds, model.train_hofs)
+    eval_rows = n_train + negative_step_rows(unseen, model.train_hofs)
+    before = sag_metrics(model, both, eval_rows, config.temperature)
+    history = finetune_sag(model, both, rows, config, eval_rows=eval_rows)
+    card = build_card(model, data=train_ds.describe(),
+                      training={"finetune_sag": asdict(config), "base_model": str(base.name),
+                                "base_weights_sha256": signature["base_weights_sha256"], "n_train": int(rows.size),
+                                "epochs_completed": len(history)},
+                      metrics={"before": before, "after": {k: v for k, v in history[-1].items() if k != "epoch"}},
+                      name=f"{prof.model_profile}-{tag}")
+    save_model(out, model, card)
+    with (out / "finetune_history.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    _write_json(out / SIGNATURE_FILE, {"status": "finished", "signature": signature, "before": before,
+                                       "epochs_completed": len(history)})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: str = "main") -> dict:
+    """Metrics (percent) of model ``tag`` on the unseen-currents and test-HoF sets, cached as JSON.
+
+    Returns ``{"cell", "profile", "tag", "model", "sets": {"train_hofs_unseen_currents": {...},
+    "test_hofs": {...}}}``; each set as :func:`noble.evaluation.evaluate_model` reports it (``table1_pct``:
+    voltage and the Table 1 features). The model must exist (:func:`ensure_model`) unless ``tag`` is ``main``.
+    """
+    from noble.checkpoint import load_model
+    from noble.evaluation import evaluate_model
+    from noble.training import read_dataset
+
+    prof = _as_profile(profile)
+    tag = _check_tag(tag)
+    model_dir = layout.model_dir / tag
+    if tag == "main":
+        ensure_model(prof, cell, layout)
+    elif not (model_dir / "model_card.json").is_file():
+        raise PipelineError(f"{model_dir}: no trained model {tag!r}; call ensure_model(..., tag={tag!r}) first")
+    paths = ensure_datasets(prof, cell, layout)
+    model = load_model(model_dir)
+    unseen = read_dataset(paths["unseen_currents"])
+    test = read_dataset(paths["test_hofs"])
+    signature = {"weights_sha256": model.card["weights"]["sha256"], "unseen": unseen.data_card_sha256,
+                 "test": test.data_card_sha256}
+    out = layout.results_dir / f"metrics_{tag}.json"
+    cached = _read_json(out)
+    if cached is not None and cached.get("signature") == signature:
+        return cached
+    sets = {
+        "train_hofs_unseen_currents": evaluate_model(model, unseen)["sets"]["train_hofs_unseen_currents"],
+        "test_hofs": evaluate_model(model, test)["sets"]["test_hofs"],
+    }
+    metrics = {"cell": cell, "profile": prof.name, "tag": tag, "signature": signature,
+               "model": {"dir": str(model_dir), "name": model.card.get("name"),
+                         "embedding": model.card.get("embedding", {}).get("features"),
+                         "best_epoch": model.card.get("metrics", {}).get("best_epoch")},
+               "sets": sets}
+    _write_json(out, metrics)
+    return json.loads(json.dumps(metrics, default=str))
+
+
+__all__ = [
+    "DATASET_KEYS",
+    "PipelineError",
+    "VIP_CELL",
+    "dataset_plans",
+    "ensure_cell",
+    "ensure_datasets",
+    "ensure_fit",
+    "ensure_metrics",
+    "ensure_model",
+    "hof_pools",
+    "model_config",
+    "output_dir",
+    "run_settings",
+]
