@@ -175,8 +175,6 @@ def test_ablation_profile_and_settings():
 
 
 def test_small_notebook_helpers():
-    assert an.figure_name("fig03_fi_and_traces", "human_pvalb_689331391") == "fig03_fi_and_traces"
-    assert an.figure_name("fig03", "human_vip_685806972") == "fig03__human_vip_685806972"
     assert an.nearest_amplitude([-0.11, 0.1, 0.2], 0.18) == 0.2
     pts = np.array([[0.0, 0.0], [1.0, 1.0], [0.2, 0.1]])
     assert an.nearest_hofs(pts, [5, 6, 7], np.array([0.1, 0.0]), k=2) == [5, 7]

@@ -772,15 +772,6 @@ def speed_rows_cached(profile: "Profile", cell: str, results_dir: Path, model_di
 # ------------------------------------------------------------------------------------------------ notebook helpers
 
 
-#: The cell whose figures keep the plain paper names; other cells get their name appended.
-DEFAULT_CELL = "human_pvalb_689331391"
-
-
-def figure_name(name: str, cell: str) -> str:
-    """Output file stem of a paper item: ``name`` for the paper's PVALB cell, ``name__<cell>`` otherwise."""
-    return name if cell == DEFAULT_CELL else f"{name}__{cell}"
-
-
 def nearest_index(values: Sequence[float], target: float) -> int:
     """Index of the value nearest to ``target``."""
     v = np.asarray(values, dtype=float)
