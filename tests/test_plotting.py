@@ -222,3 +222,15 @@ def test_table2_rows_meet_the_paper_row_of_the_same_fraction():
     assert df.loc["2 of 4 (paper: 20)", "Voltage (paper)"] == 10.6
     with pytest.raises(ValueError, match="1..4"):
         tables.paper_hof_count(5, 4)
+
+
+def test_apply_style_outside_a_kernel_keeps_the_backend_and_sets_the_style():
+    import matplotlib
+
+    from noble.plotting import style
+
+    backend = matplotlib.get_backend()
+    style.apply_style()
+    assert not style._in_notebook_kernel()
+    assert matplotlib.get_backend() == backend
+    assert matplotlib.rcParams["pdf.fonttype"] == 42 and matplotlib.rcParams["font.size"] == style.RC["font.size"]

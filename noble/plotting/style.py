@@ -32,8 +32,25 @@ RC = {
 }
 
 
+def _in_notebook_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def apply_style() -> None:
-    """Apply the project's matplotlib style (call once per notebook)."""
+    """Apply the project's matplotlib style (call once per notebook).
+
+    Inside a Jupyter kernel it also selects the inline backend, so figures show in the notebook even when
+    ``MPLBACKEND=Agg`` is set for headless runs (``make``).
+    """
+    if _in_notebook_kernel():
+        from IPython import get_ipython
+
+        get_ipython().run_line_magic("matplotlib", "inline")
     matplotlib.rcParams.update(RC)
 
 
