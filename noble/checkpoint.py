@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
+from noble.jsonfile import read_json_file
 from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
 from noble.errors import NobleError
 from noble.model import FNOConfig, NobleModel
@@ -126,12 +127,7 @@ def read_card(path: str | Path) -> tuple[dict[str, Any], Path]:
     """The model card of a model directory (or a card file) and the directory."""
     path = Path(path)
     card_path = path / CARD_NAME if path.is_dir() else path
-    if not card_path.is_file():
-        raise CheckpointError(f"{card_path}: no model card (expected a directory written by `noble train`)")
-    try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{card_path}: not valid JSON ({exc})") from None
+    card = read_json_file(card_path, CheckpointError, "no model card (expected a directory written by `noble train`)")
     if card.get("format") != CARD_FORMAT:
         raise CheckpointError(f"{card_path}: format {card.get('format')!r}, this noble reads {CARD_FORMAT!r}")
     units = card.get("units")

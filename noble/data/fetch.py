@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable
 
 from tqdm.auto import tqdm
 
+from noble.jsonfile import read_json_file
 from noble.data.checksums import CHUNK_SIZE, sha256_file
 from noble.data.registry import CELLS, cell_spec, package_dir
 from noble.errors import ChecksumError, DataError, DownloadError
@@ -187,12 +188,7 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
 def load_manifest(name: str) -> Manifest:
     """The manifest of a registered cell."""
     path = manifest_path(name)
-    if not path.is_file():
-        raise DataError(f"{path}: manifest of cell {name!r} not found")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    raw = read_json_file(path, DataError, f"manifest of cell {name!r} not found")
     manifest = parse_manifest(raw, path)
     if manifest.cell != name:
         raise DataError(f"{path}: manifest is for cell {manifest.cell!r}, not {name!r}")

@@ -5,11 +5,11 @@ Units as in the files and in NEURON: ``cm`` uF/cm^2, ``g_pas`` and every ``gbar`
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from noble.jsonfile import read_json_file
 from noble.errors import DataError, UnknownMechanismError
 
 #: Membrane mechanisms noble can simulate, with the parameters a model file may set on each.
@@ -183,10 +183,4 @@ def parse_model_parameters(raw: Mapping[str, Any], source: Path) -> ModelParamet
 def load_model_parameters(path: str | Path) -> ModelParameters:
     """Read and parse one HoF model JSON file."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    return parse_model_parameters(raw, path)
+    return parse_model_parameters(read_json_file(path, DataError, "model file not found"), path)

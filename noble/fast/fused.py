@@ -74,11 +74,8 @@ def _mlp(x: torch.Tensor, w0: torch.Tensor, b0: torch.Tensor, w1: torch.Tensor, 
 
 
 @torch.no_grad()
-def fused_forward(model: FastFNO, x: torch.Tensor, mode: str = "fp32") -> torch.Tensor:
-    """``model(x)`` with fused kernels: ``x`` ``(batch, in_channels, time)`` -> ``(batch, out_channels, time)``.
-
-    The output is float32 in every mode. Raises ``RuntimeError`` when Triton is not installed.
-    """
+def _check_fused_call(model: FastFNO, x: torch.Tensor, mode: str):
+    """Validate a fused call (precision, Triton, input shape) and return the model's configuration."""
     if mode not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {mode!r}")
     if not triton_available():
@@ -86,6 +83,15 @@ def fused_forward(model: FastFNO, x: torch.Tensor, mode: str = "fp32") -> torch.
     cfg = model.config
     if x.ndim != 3 or x.shape[1] != cfg.in_channels:
         raise ValueError(f"expected input of shape (batch, {cfg.in_channels}, time), got {tuple(x.shape)}")
+    return cfg
+
+
+def fused_forward(model: FastFNO, x: torch.Tensor, mode: str = "fp32") -> torch.Tensor:
+    """``model(x)`` with fused kernels: ``x`` ``(batch, in_channels, time)`` -> ``(batch, out_channels, time)``.
+
+    The output is float32 in every mode. Raises ``RuntimeError`` when Triton is not installed.
+    """
+    cfg = _check_fused_call(model, x, mode)
     code = 0 if mode == "fp32" else 1  # IEEE or TF32 dots inside the kernels
     act_dtype = torch.bfloat16 if mode == "bf16" else torch.float32
     batch, _, n = x.shape
@@ -161,13 +167,7 @@ def fused_train_forward(model: FastFNO, x: torch.Tensor, mode: str = "fp32") -> 
     Lifting, projection and the DFT GEMMs stay in PyTorch (autograd); activations are float32 in every
     mode (``bf16`` applies to the GEMMs through autocast). Raises ``RuntimeError`` without Triton.
     """
-    if mode not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {mode!r}")
-    if not triton_available():
-        raise RuntimeError("the fused FNO path needs Triton (shipped with CUDA builds of PyTorch)")
-    cfg = model.config
-    if x.ndim != 3 or x.shape[1] != cfg.in_channels:
-        raise ValueError(f"expected input of shape (batch, {cfg.in_channels}, time), got {tuple(x.shape)}")
+    cfg = _check_fused_call(model, x, mode)
     code = 0 if mode == "fp32" else 1
     batch, _, n = x.shape
     c = cfg.hidden_channels

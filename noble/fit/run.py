@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from noble.jsonfile import read_json_file
 from noble.fit.errors import FitError
 from noble.fit.evaluate import StageSetup, evaluate
 from noble.fit.optimizer import EvolutionSettings, Scored, StageOutcome, evolve
@@ -295,12 +296,7 @@ def _hof_record(path: Path, rank: int, member: Scored, setup: StageSetup) -> dic
 
 def _read_info(out: Path) -> dict[str, Any]:
     path = out / RESULT_FILE
-    if not path.is_file():
-        raise FitError(f"{path}: no fit result here (run `noble fit --out {out}` first)")
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FitError(f"{path}: malformed fit result ({exc.msg})") from None
+    info = read_json_file(path, FitError, f"no fit result here (run `noble fit --out {out}` first)")
     if info.get("format") != "noble-fit":
         raise FitError(f"{path}: not a noble fit result")
     if info.get("status") != "finished":
