@@ -38,7 +38,7 @@ class StepProtocol:
     decimation: int = 3
     n_samples: int = 8583
     settle: float = 500.0
-    settle_dt: float = 0.1
+    settle_dt: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("t_stop", "stim_duration", "dt", "settle_dt"):
