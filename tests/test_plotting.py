@@ -234,3 +234,22 @@ def test_apply_style_outside_a_kernel_keeps_the_backend_and_sets_the_style():
     assert not style._in_notebook_kernel()
     assert matplotlib.get_backend() == backend
     assert matplotlib.rcParams["pdf.fonttype"] == 42 and matplotlib.rcParams["font.size"] == style.RC["font.size"]
+
+
+def test_save_figure_rasterizes_dense_traces_only(tmp_path):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from noble.plotting import save_figure
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 515.0, 8583)
+    fig, ax = plt.subplots()
+    traces = [ax.plot(t, -70 + np.cumsum(rng.normal(0.0, 0.3, t.size)), lw=0.5)[0] for _ in range(100)]
+    short = ax.plot([0, 515], [-70, -70])[0]
+    vector_pdf = tmp_path / "vector.pdf"
+    fig.savefig(vector_pdf)
+    (pdf,) = save_figure(fig, "dense", tmp_path, formats=("pdf",))
+    plt.close(fig)
+    assert all(line.get_rasterized() for line in traces) and not short.get_rasterized()
+    assert pdf.stat().st_size < vector_pdf.stat().st_size / 4

@@ -54,8 +54,27 @@ def apply_style() -> None:
     matplotlib.rcParams.update(RC)
 
 
+#: Lines with more points than this are drawn as an embedded image in vector files (a trace has 8,583).
+RASTERIZE_ABOVE_POINTS = 2_000
+
+
+def rasterize_dense_lines(fig, threshold: int = RASTERIZE_ABOVE_POINTS) -> int:
+    """Mark every line of ``fig`` with more than ``threshold`` points as rasterized; return how many.
+
+    Axes, labels and short lines stay vector, so a PDF of hundreds of voltage traces stays small.
+    """
+    count = 0
+    for ax in fig.get_axes():
+        for line in ax.get_lines():
+            if len(line.get_xdata()) > threshold:
+                line.set_rasterized(True)
+                count += 1
+    return count
+
+
 def save_figure(fig, name: str, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``<out_dir>/<name>.<fmt>`` for each format; return the paths."""
+    """Save ``fig`` as ``<out_dir>/<name>.<fmt>`` for each format (dense traces rasterized); return the paths."""
+    rasterize_dense_lines(fig)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
