@@ -73,7 +73,7 @@ ENGINES = ("fast", "reference")
 #: (seconds per epoch on a CPU; for tests and smoke runs).
 MODEL_PROFILES: dict[str, FNOConfig] = {
     "paper": FNOConfig(),
-    "laptop": FNOConfig(n_layers=4, hidden_channels=16, n_modes=128, projection_channel_ratio=4),
+    "laptop": FNOConfig(n_layers=4, hidden_channels=24, n_modes=256, projection_channel_ratio=4),
     "quick": FNOConfig(n_layers=2, hidden_channels=8, n_modes=32, projection_channel_ratio=2),
 }
 

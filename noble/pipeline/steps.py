@@ -242,18 +242,32 @@ def _simulate(out: Path, plan, workers: int) -> Path:
     return out
 
 
+def _dataset_targets(layout: RunLayout) -> dict[str, Path]:
+    return {
+        "train": layout.train_data,
+        "unseen_currents": layout.unseen_currents_data,
+        "test_hofs": layout.test_hofs_data,
+        "fi_grid": layout.fi_data,
+    }
+
+
+def ensure_dataset(profile: Profile | str, cell: str, layout: RunLayout, key: str) -> Path:
+    """Simulate (or reuse) one PDE dataset of a run, ``key`` one of :data:`DATASET_KEYS`; its path."""
+    if key not in DATASET_KEYS:
+        raise PipelineError(f"unknown dataset {key!r}; choose one of {', '.join(DATASET_KEYS)}")
+    prof = _as_profile(profile)
+    ensure_cell(cell)
+    layout.ensure()
+    return _simulate(_dataset_targets(layout)[key], dataset_plans(prof, cell)[key], prof.workers)
+
+
 def ensure_datasets(profile: Profile | str, cell: str, layout: RunLayout) -> dict[str, Path]:
     """Simulate the missing PDE datasets of a run; paths keyed ``train``, ``unseen_currents``, ``test_hofs``, ``fi_grid``."""
     prof = _as_profile(profile)
     ensure_cell(cell)
     layout.ensure()
     plans = dataset_plans(prof, cell)
-    targets = {
-        "train": layout.train_data,
-        "unseen_currents": layout.unseen_currents_data,
-        "test_hofs": layout.test_hofs_data,
-        "fi_grid": layout.fi_data,
-    }
+    targets = _dataset_targets(layout)
     return {key: _simulate(targets[key], plans[key], prof.workers) for key in DATASET_KEYS}
 
 
@@ -366,8 +380,7 @@ def ensure_model(
             raise PipelineError(f"features {unknown} are not per-HoF features of {cell}; known: {sorted(known)}")
     if n_train_samples is not None and (not isinstance(n_train_samples, (int, np.integer)) or n_train_samples < 1):
         raise PipelineError(f"n_train_samples must be a positive integer, not {n_train_samples!r}")
-    paths = ensure_datasets(prof, cell, layout)
-    data_path = paths["train"]
+    data_path = ensure_dataset(prof, cell, layout, "train")
     if train_hofs is not None:
         from noble.sim.dataset import sampled_plan
 
@@ -513,6 +526,7 @@ __all__ = [
     "VIP_CELL",
     "dataset_plans",
     "ensure_cell",
+    "ensure_dataset",
     "ensure_datasets",
     "ensure_fit",
     "ensure_metrics",

@@ -26,6 +26,14 @@ class TrainConfig:
     weight_decay: float = 0.0
     plateau_factor: float = 0.4
     plateau_patience: int = 4
+    # learning-rate schedule: "plateau" (ReduceLROnPlateau, the paper's) or "cosine" (from learning_rate down to
+    # learning_rate * min_lr_fraction over `epochs`, stepped once per epoch)
+    schedule: str = "plateau"
+    plateau_metric: str = "train_loss"  # what the plateau scheduler watches: "train_loss" (paper) or "selection"
+    min_lr_fraction: float = 0.05
+    # checkpoint selection on the held-out train-HoF traces: "firing" (relative L4 + missed + false firing +
+    # spike-count error, see noble.spikes.firing_selection_score) or "rel_l4" (the authors' criterion)
+    selection: str = "firing"
     loss_p: int = 4  # relative L^p loss per trace, averaged over the batch
     seed: int = 0
     holdout_fraction: float = 0.1  # unseen currents of train HoF models held out (train-HoF test set)
@@ -48,6 +56,14 @@ class TrainConfig:
             raise ConfigError(f"amp must be null, 'bf16' or 'fp16', not {self.amp!r}")
         if self.loss_p < 1:
             raise ConfigError(f"loss_p must be >= 1, not {self.loss_p}")
+        if self.schedule not in ("plateau", "cosine"):
+            raise ConfigError(f"schedule must be 'plateau' or 'cosine', not {self.schedule!r}")
+        if self.plateau_metric not in ("train_loss", "selection"):
+            raise ConfigError(f"plateau_metric must be 'train_loss' or 'selection', not {self.plateau_metric!r}")
+        if self.selection not in ("firing", "rel_l4"):
+            raise ConfigError(f"selection must be 'firing' or 'rel_l4', not {self.selection!r}")
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            raise ConfigError(f"min_lr_fraction must be in [0, 1], not {self.min_lr_fraction}")
         if self.fast is not None and not isinstance(self.fast, bool):
             raise ConfigError(f"fast must be true, false or null (automatic), not {self.fast!r}")
 

@@ -51,6 +51,7 @@ from noble.fast.noble_model import (
     optimizer_state_to_neuralop,
 )
 from noble.model import NobleModel
+from noble.spikes import FiringReport, firing_report, firing_selection_score, spike_counts, window_mask
 from noble.training.config import RunConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
 from noble.training.losses import relative_lp
@@ -58,6 +59,7 @@ from noble.training.losses import relative_lp
 CSV_FIELDS = (
     "epoch", "train_loss", "learning_rate", "holdout_rel_l4", "holdout_rel_l2", "test_hofs_rel_l4",
     "test_hofs_rel_l2", "epoch_time_s", "step_time_s", "elapsed_s",
+    "holdout_missed_firing_pct", "holdout_false_firing_pct", "holdout_spike_count_err_pct", "holdout_selection_score",
 )
 
 
@@ -194,6 +196,43 @@ def mean_errors(
     return float(l4) / n, float(l2) / n
 
 
+@torch.no_grad()
+def holdout_metrics(
+    model: NobleModel | FastNoble, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
+    batch: int, mask: np.ndarray, true_counts: np.ndarray, amp_dtype: torch.dtype | None = None,
+) -> tuple[float, float, FiringReport | None]:
+    """Mean relative L4 and L2 errors over ``rows`` and the firing accounting of their predictions.
+
+    ``mask`` is the stimulus window on the time grid and ``true_counts`` the PDE spike counts of ``rows``
+    (:func:`noble.spikes.spike_counts`). The report is ``None`` for an empty set.
+    """
+    if rows.numel() == 0:
+        return float("nan"), float("nan"), None
+    was = model.training
+    model.eval()
+    l4 = l2 = 0.0
+    counts = []
+    for start in range(0, rows.numel(), batch):
+        idx = rows[start:start + batch]
+        with autocast(volt.device, amp_dtype):
+            pred = model(amp[idx], feats[idx])
+        pred = pred.float()
+        l4 += float(relative_lp(pred, volt[idx], 4).double().sum())
+        l2 += float(relative_lp(pred, volt[idx], 2).double().sum())
+        counts.append(spike_counts(pred, mask))
+    model.train(was)
+    n = rows.numel()
+    return l4 / n, l2 / n, firing_report(np.concatenate(counts), true_counts)
+
+
+def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float) -> float:
+    """Learning rate of ``epoch`` (0-based) on a cosine from ``base_lr`` to ``base_lr * min_fraction``."""
+    if epochs <= 1:
+        return base_lr
+    low = base_lr * min_fraction
+    return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
+
+
 def resolve_features(
     dataset: TraceDataset,
     feature_table: FeatureTable | None,
@@ -288,6 +327,9 @@ def train(
     train_rows = torch.as_tensor(split.train, device=device)
     hold_rows = torch.as_tensor(split.holdout, device=device)
     test_rows = torch.as_tensor(split.test_hofs, device=device)
+    window = window_mask(dataset.time, dataset.template.delay_ms,
+                         dataset.template.delay_ms + dataset.template.duration_ms)
+    hold_counts = spike_counts(dataset.voltage[split.holdout], window)
 
     start_epoch, best, best_epoch, history, elapsed_before = 0, math.inf, None, [], 0.0
     if state is not None:
@@ -316,6 +358,9 @@ def train(
     try:
         for epoch in bar:
             t_epoch = time.perf_counter()
+            if tc.schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction)
             gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
             perm = train_rows[torch.randperm(n_train, generator=gen).to(device)]
             net.train()
@@ -337,19 +382,31 @@ def train(
             train_loss = float(total) / n_train
             if not math.isfinite(train_loss):
                 raise TrainingError(f"training loss became {train_loss} at epoch {epoch + 1}: lower the learning rate")
-            scheduler.step(train_loss)
             if fast is not None:
                 fast.copy_to(model)  # the neuralop model holds the weights that are evaluated and saved
-            h4, h2 = mean_errors(net, amp, feats, volt, hold_rows, tc.eval_batch_size, amp_dtype)
+            h4, h2, firing = holdout_metrics(net, amp, feats, volt, hold_rows, tc.eval_batch_size, window,
+                                             hold_counts, amp_dtype)
             t4, t2 = mean_errors(net, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
+            score = firing_selection_score(h4, firing) if firing is not None else float("nan")
+            if tc.schedule == "plateau":
+                watched = score if tc.plateau_metric == "selection" and math.isfinite(score) else train_loss
+                scheduler.step(watched)
             elapsed = elapsed_before + time.perf_counter() - t_start
             row = {"epoch": epoch + 1, "train_loss": train_loss, "learning_rate": optimizer.param_groups[0]["lr"],
                    "holdout_rel_l4": h4, "holdout_rel_l2": h2, "test_hofs_rel_l4": t4, "test_hofs_rel_l2": t2,
                    "epoch_time_s": time.perf_counter() - t_epoch, "step_time_s": train_time / n_batches,
                    "elapsed_s": elapsed}
+            if firing is not None:
+                row |= {"holdout_missed_firing_pct": firing.missed_firing_pct,
+                        "holdout_false_firing_pct": firing.false_firing_pct,
+                        "holdout_spike_count_err_pct": firing.spike_count_rel_err_pct,
+                        "holdout_selection_score": score}
             history.append(row)
             loggers.log(row)
-            monitor = h4 if split.holdout.size else train_loss
+            if not split.holdout.size:
+                monitor = train_loss
+            else:
+                monitor = score if tc.selection == "firing" else h4
             if monitor < best:
                 best, best_epoch = monitor, epoch + 1
                 card = build_card(model, data=data_info, training={**training_info, "epoch": epoch + 1},
