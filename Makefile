@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?=
+# RETRAIN=1 trains every model from scratch instead of using the pretrained weights in noble/pretrained/
+RETRAIN ?=
 SHARED_DATA ?= $(abspath ../shared/data)
 export NOBLE_DATA_DIR ?= $(CURDIR)/cache/data
 export NOBLE_CACHE_DIR ?= $(CURDIR)/cache
@@ -16,7 +18,7 @@ DATA_STAMP := $(NOBLE_DATA_DIR)/.noble-data
 .PHONY: env data test lab figures clean-cache help
 
 help:
-	@echo "make figures   run every notebook (PROFILE=quick|laptop|paper) and write figures/"
+	@echo "make figures   run every notebook (PROFILE=quick|laptop|paper; RETRAIN=1 ignores pretrained weights)"
 	@echo "make test      run the test suite (notebooks included, quick profile)"
 	@echo "make lab       open JupyterLab with the project kernel"
 	@echo "make env       create the virtual environment $(VENV) (idempotent)"
@@ -53,7 +55,7 @@ lab: $(STAMP) $(DATA_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 figures: $(STAMP) $(DATA_STAMP)
-	$(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),)
+	NOBLE_RETRAIN=$(RETRAIN) $(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),)
 
 clean-cache:
 	rm -rf cache build

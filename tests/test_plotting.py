@@ -198,7 +198,7 @@ def test_table_frame_puts_the_paper_beside_ours(tmp_path):
 
 def test_format_helpers():
     assert tables.format_pct(1.234) == "1.23%" and tables.format_pct(3004.4) == "3004%"
-    assert tables.format_pct(float("nan")) == "" and tables.format_pct(None) == ""
+    assert tables.format_pct(float("nan")) == "n/a" and tables.format_pct(None) == "n/a"
     assert tables.format_number(36200.0) == "36,200" and tables.format_number(8.594) == "8.594"
     assert tables.format_number("") == ""
 

@@ -16,6 +16,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, type=Path, help="model directory written by `noble train`")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset (noble layout)")
     parser.add_argument("--out", required=True, type=Path, help="metrics JSON file to write")
+    parser.add_argument("--train-data", type=Path,
+                        help="the model's training set: adds the nearest-neighbour baseline (its training rows)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the constant-rest and nearest-neighbour baselines")
     parser.add_argument("--max-traces", type=int, help="evaluate at most this many random traces per set")
     parser.add_argument("--no-features", action="store_true", help="skip the eFEL feature errors")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from noble.evaluation import evaluate_directory, format_table, json_safe
 
     metrics = evaluate_directory(
-        args.model, args.data, features=not args.no_features, max_traces=args.max_traces,
+        args.model, args.data, train_data=args.train_data, baselines=not args.no_baselines,
+        features=not args.no_features, max_traces=args.max_traces,
         batch_size=args.batch_size, seed=args.seed, progress=not args.no_progress, device=args.device,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

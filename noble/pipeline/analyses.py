@@ -700,6 +700,86 @@ def table2_results(profile: "Profile", cell: str, layout: "RunLayout", fractions
     return out
 
 
+def record_table_status(profile: "Profile", cell: str, layout: "RunLayout", table: str,
+                        n_train_hofs: int | None = None) -> dict[str, str]:
+    """Record the status of Table 1 (its s_thr, I_thr row) or Table 2 (its row with every train HoF) from the
+    metrics of that row's model, judged against the paper's row (:mod:`noble.pipeline.status`)."""
+    from noble.pipeline.status import record_model_results
+    from noble.plotting.tables import PAPER_TABLE1, PAPER_TABLE2
+
+    prof = ablation_profile(profile)
+    if table == "Table 1":
+        tag, set_name, paper = feature_set_tag(("slope", "intercept"), main=prof is profile), "train_hofs_unseen_currents", PAPER_TABLE1["s_thr, I_thr"]
+    elif table == "Table 2":
+        pool, _ = hof_pools_of(prof, cell)
+        n = n_train_hofs or len(pool)
+        full = n == len(pool)
+        tag = "main" if full and prof is profile else f"hofs-{n}"
+        set_name, paper = "test_hofs", PAPER_TABLE2[50]
+    else:
+        raise AnalysisError(f"no status rule for {table!r}")
+    path = layout.results_dir / f"metrics_{tag}.json"
+    if not path.is_file():
+        raise AnalysisError(f"{path}: no metrics of the {table} model {tag!r}; compute the table first")
+    result = json.loads(path.read_text())["sets"][set_name]
+    label = f"{table} row of model {tag!r}"
+    return record_model_results(layout.results_dir, profile.name, (table,), {label: result},
+                                {label: {k: v for k, v in paper.items() if v is not None}}).as_dict()
+
+
+def hof_pools_of(profile: "Profile", cell: str):
+    from noble.pipeline.steps import hof_pools
+
+    return hof_pools(profile, cell)
+
+
+def record_table3_status(profile: "Profile", layout: "RunLayout", rows: Mapping[float, Mapping[str, float]]) -> dict[str, str]:
+    """Record Table 3's status: the last checkpoint's sag error at lambda = 25 against the paper's (9.6%)."""
+    from noble.pipeline.status import TOLERANCE, Status, record
+    from noble.plotting.tables import PAPER_TABLE3
+
+    lam = 25.0 if 25.0 in rows else max(rows)
+    row = rows[lam]
+    before, after = float(row.get("Before: Sag", math.nan)), float(row.get("Checkpoint 3: Sag", math.nan))
+    paper = PAPER_TABLE3[25.0]["Checkpoint 3: Sag"]
+    detail = (f"lambda {lam:g}: sag error before {before:.3g}%, after {after:.3g}% (paper {PAPER_TABLE3[25.0]['Before: Sag']}%"
+              f" -> {paper}%)")
+    if math.isfinite(after) and after <= TOLERANCE * paper:
+        label = "reproduced"
+    elif math.isfinite(after) and math.isfinite(before) and after < before:
+        label = f"regenerated at {profile.name} scale"
+    else:
+        label = "not reproduced"
+    status = Status(label, detail)
+    record(layout.results_dir, "Table 3", status, profile.name)
+    return status.as_dict()
+
+
+def record_speed_status(profile: "Profile", layout: "RunLayout", rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Record the speed item's status: the fastest NOBLE row against NEURON, with the device it was measured on."""
+    from noble.pipeline.status import Status, record
+
+    noble_rows = [r for r in rows if str(r.get("part")) == "noble" and _finite(r.get("speedup_vs_neuron"))]
+    if not noble_rows:
+        status = Status("not measured", "no NOBLE row with a NEURON reference in the speed table")
+    else:
+        best = max(noble_rows, key=lambda r: float(r["speedup_vs_neuron"]))
+        status = Status(
+            f"measured on {best.get('device', '?')}",
+            f"fastest NOBLE row ({best.get('method')}, batch {best.get('batch_size')}, {best.get('workers')} cores):"
+            f" {float(best['speedup_vs_neuron']):,.0f}x NEURON on one core, {float(best['speedup_vs_arbor']):,.1f}x"
+            f" Arbor (paper: about 4,200x NEURON on one RTX 4090)")
+    record(layout.results_dir, "Speed (App. E)", status, profile.name)
+    return status.as_dict()
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def checkpoint_epochs(total: int, n: int = 3) -> list[int]:
     """``n`` evenly spaced epochs ending at ``total`` (the paper's 100/200/300 of 300; repeats when ``total < n``)."""
     if total < 1:
@@ -729,12 +809,15 @@ def table3_results(profile: "Profile", cell: str, layout: "RunLayout", weights: 
             raise AnalysisError(f"{model_dir}: the fine-tuning history is empty")
         before = state.get("before", {})
         row = {"Before: Voltage": float(before.get("voltage_rel_l2_pct", math.nan)),
-               "Before: Sag": float(before.get("sag_rel_error_pct", math.nan))}
+               "Before: Sag": float(before.get("sag_rel_error_pct", math.nan)),
+               "Before: Sag L2 (|sag| >= 0.1 mV)": float(before.get("sag_rel_l2_bounded_pct", math.nan))}
         epochs = checkpoint_epochs(len(history))
         for k, ep in enumerate(epochs, start=1):
             h = history[ep - 1]
             row[f"Checkpoint {k}: Voltage"] = h.get("voltage_rel_l2_pct", math.nan)
             row[f"Checkpoint {k}: Sag"] = h.get("sag_rel_error_pct", math.nan)
+            row[f"Checkpoint {k}: Sag L2 (|sag| >= 0.1 mV)"] = h.get("sag_rel_l2_bounded_pct", math.nan)
+        row["Traces with |sag| < 0.1 mV (excluded from Sag L2)"] = float(before.get("n_small_sag", math.nan))
         out[float(lam)] = row
     return out, epochs
 

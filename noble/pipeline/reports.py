@@ -32,19 +32,63 @@ def paper_reference(cell: str) -> dict[str, tuple[str, Mapping[str, float]]]:
     return {}
 
 
-def comparison_table(metrics: Mapping[str, Any], cell: str) -> pd.DataFrame:
-    """Rows: metric; columns: this run's error per set and, where the paper reports it, the paper's (percent).
+FIRING_ROWS: dict[str, str] = {
+    "Missed firing (% of spiking PDE traces)": "missed_firing_pct",
+    "False firing (% of silent PDE traces)": "false_firing_pct",
+    "Spike-count error (% per spiking trace)": "spike_count_rel_err_pct",
+}
+SPIKE_COLUMNS = ("Spikecount", "AP1 width", "Mean AP amplitude")
+BASELINE_LABELS = {"constant_rest": "constant rest", "nearest_neighbour": "nearest neighbour"}
 
-    Column names are short ("Ours, unseen currents", "Paper, test HoFs"); :func:`paper_reference` names
-    the source of each paper column and :func:`trace_accounting` the number of traces of each set.
+
+def _cell(value: Any) -> float:
+    return float(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else math.nan
+
+
+def _spike_cell(result: Mapping[str, Any], col: str) -> float | str:
+    """A spike-feature cell: the error, or why there is none (every spiking PDE trace missed, none spiking)."""
+    value = _cell(result.get("table1_pct", {}).get(TABLE1_COLUMNS[col]))
+    if not math.isnan(value):
+        return value
+    f = result.get("features", {})
+    if not f:
+        return "not computed"
+    spiking = f.get("n_both_spiking", 0) + f.get("missed_firing", 0)
+    if spiking == 0:
+        return "no spiking PDE trace"
+    return f"none: {f.get('missed_firing', 0)} of {spiking} spiking traces missed"
+
+
+def _column(result: Mapping[str, Any]) -> dict[str, float | str]:
+    col: dict[str, float | str] = {}
+    for name, key in TABLE1_COLUMNS.items():
+        col[name] = _spike_cell(result, name) if name in SPIKE_COLUMNS else _cell(result.get("table1_pct", {}).get(key))
+    ci = result.get("voltage_rel_l2", {}).get("ci95_pct")
+    col["Voltage, 95% CI"] = f"{ci[0]:.2f}-{ci[1]:.2f}" if ci and all(c is not None for c in ci) else "n/a"
+    firing = result.get("firing", {})
+    for name, key in FIRING_ROWS.items():
+        col[name] = _cell(firing.get(key))
+    col["Traces (spiking / silent PDE)"] = (f"{firing.get('n_spiking', '?')} / {firing.get('n_silent', '?')}"
+                                            if firing else str(result.get("n_traces", 0)))
+    return col
+
+
+def comparison_table(metrics: Mapping[str, Any], cell: str) -> pd.DataFrame:
+    """Rows: metric; columns per set: this run's model, the two baselines on the same traces, the paper's (percent).
+
+    Column names are short ("Ours, unseen currents", "Constant rest, unseen currents", "Paper, test HoFs");
+    :func:`paper_reference` names the source of each paper column. A spike-feature cell without a number says
+    why (for example "none: 40 of 40 spiking traces missed"). Baselines: :mod:`noble.evaluation.baselines`.
     """
     reference = paper_reference(cell)
-    columns: dict[str, dict[str, float]] = {}
+    columns: dict[str, dict[str, float | str]] = {}
     for set_name, label in SET_LABELS.items():
-        t1 = metrics.get("sets", {}).get(set_name, {}).get("table1_pct", {})
-        columns[f"Ours, {label}"] = {
-            col: float(t1[key]) if t1.get(key) is not None else math.nan for col, key in TABLE1_COLUMNS.items()
-        }
+        result = metrics.get("sets", {}).get(set_name, {})
+        columns[f"Ours, {label}"] = _column(result)
+        for key, base_label in BASELINE_LABELS.items():
+            base = result.get("baselines", {}).get(key)
+            if base is not None:
+                columns[f"{base_label.capitalize()}, {label}"] = _column(base)
         if set_name in reference:
             _, numbers = reference[set_name]
             columns[f"Paper, {label}"] = {col: float(numbers.get(col, math.nan)) for col in TABLE1_COLUMNS}
@@ -61,3 +105,20 @@ def trace_accounting(metrics: Mapping[str, Any]) -> pd.DataFrame:
         rows[label] = {k: f.get(k) for k in ("n_traces", "n_both_spiking", "n_both_silent", "missed_firing",
                                               "missed_non_firing")}
     return pd.DataFrame(rows).T
+
+
+def record_main_status(results_dir, profile: str, cell: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Record the status of the items that show the main model (from its metrics); returns them by item."""
+    from noble.pipeline.status import record_model_results
+
+    ref = {name: dict(numbers) for name, (_, numbers) in paper_reference(cell).items()}
+    sets = metrics.get("sets", {})
+    unseen = {"unseen currents": sets.get("train_hofs_unseen_currents", {})}
+    test = {"test HoFs": sets.get("test_hofs", {})}
+    papers = {"unseen currents": ref.get("train_hofs_unseen_currents", {}), "test HoFs": ref.get("test_hofs", {})}
+    out = {
+        "unseen": record_model_results(results_dir, profile, ("Fig 3", "Fig 5A", "Fig 5B"), unseen, papers),
+        "test": record_model_results(results_dir, profile, ("Fig 4", "Fig 12", "Fig 13"), test, papers),
+        "main": record_model_results(results_dir, profile, ("Main errors",), {**unseen, **test}, papers),
+    }
+    return {k: v.as_dict() for k, v in out.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from noble.errors import NobleError
 from noble.pipeline.layout import RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
+from noble.pipeline.provenance import git_commit
 from noble.paths import project_root
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
@@ -58,16 +58,6 @@ def step_key(notebook: Path, parameters: dict[str, Any], previous: str, library:
     return _sha256_bytes(notebook.read_bytes() + payload + previous.encode() + library.encode())
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _file_sha256(path: Path) -> str | None:
     return _sha256_bytes(path.read_bytes()) if path.is_file() else None
 
@@ -99,15 +89,25 @@ def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: 
         d.name: _file_sha256(d / "model_card.json")
         for d in sorted(layout.model_dir.glob("*")) if (d / "model_card.json").is_file()
     } if layout.model_dir.is_dir() else {}
+    model_sources = {}
+    if layout.model_dir.is_dir():
+        for d in sorted(layout.model_dir.glob("*")):
+            step = d / "pipeline_step.json"
+            if step.is_file():
+                try:
+                    model_sources[d.name] = json.loads(step.read_text()).get("source", "trained in this run folder")
+                except json.JSONDecodeError:
+                    model_sources[d.name] = "unreadable pipeline_step.json"
     manifest = {
         "profile": profile,
         "cell": cell,
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "data_card_sha256": {
             p.name: _data_card_sha256(p)
             for p in (layout.train_data, layout.unseen_currents_data, layout.test_hofs_data, layout.fi_data)
         },
         "model_card_sha256": model_cards,
+        "model_sources": model_sources,
         "notebooks": [
             {"notebook": r.notebook, "status": r.status, "wall_time_s": round(r.seconds, 2),
              "last_run_wall_time_s": None if r.last_run_seconds is None else round(r.last_run_seconds, 2)}
@@ -120,6 +120,18 @@ def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: 
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def default_figures_root(profile: str) -> Path:
+    """Where a run's figures go by default: the committed ``figures/`` (or $NOBLE_FIGURES_DIR), except for the
+    ``quick`` profile, whose figures prove plumbing only and go to ``build/figures-quick``."""
+    import os
+
+    from noble.pipeline.layout import FIGURES_DIR_ENV
+
+    if profile == "quick" and not os.environ.get(FIGURES_DIR_ENV):
+        return project_root() / "build" / "figures-quick"
+    return figures_dir()
 
 
 def read_state(path: Path) -> dict[str, dict[str, Any]]:
@@ -165,7 +177,7 @@ def run_pipeline(
         execute = papermill.execute_notebook
     get_profile(profile)  # validates the name
     base = Path(base) if base is not None else work_dir()
-    out_root = Path(out_dir) if out_dir is not None else figures_dir()
+    out_root = Path(out_dir) if out_dir is not None else default_figures_root(profile)
     build = Path(build) if build is not None else build_dir(profile, cell)
     build.mkdir(parents=True, exist_ok=True)
     state_path = build / "state.json"
@@ -182,12 +194,13 @@ def run_pipeline(
         key = step_key(nb, params, previous, library)
         output = build / nb.name
         last = state.get(nb.name, {})
-        if last.get("key") == key and output.is_file():
+        if last.get("key") == key and output.is_file() and _outputs_intact(last.get("outputs", {}), out_root):
             results.append(StepResult(nb.name, "skipped", 0.0, output, last.get("seconds")))
             print(f"[noble] {nb.name}: unchanged, skipped", flush=True)
         else:
             print(f"[noble] {nb.name}: running (profile {profile}, cell {cell})", flush=True)
             start = time.perf_counter()
+            wall_start = time.time()
             try:
                 execute(str(nb), str(output), parameters=params, kernel_name=kernel, cwd=str(nb.parent),
                         progress_bar=False)
@@ -202,9 +215,50 @@ def run_pipeline(
                 ) from exc
             seconds = time.perf_counter() - start
             results.append(StepResult(nb.name, "ran", seconds, output))
-            state[nb.name] = {"key": key, "seconds": round(seconds, 2)}
+            state[nb.name] = {"key": key, "seconds": round(seconds, 2),
+                              "outputs": _outputs_since(out_root, wall_start)}
             state_path.write_text(json.dumps(state, indent=2))
             print(f"[noble] {nb.name}: done in {seconds:.0f} s", flush=True)
         previous = key
     write_manifest(profile, cell, results, manifest_dir, base)
+    write_status(profile, cell, manifest_dir, base, update_readme=manifest_dir == project_root() / "figures")
     return results
+
+
+def _outputs_since(out_root: Path, since: float) -> dict[str, str]:
+    """Files under ``out_root`` written at or after ``since`` (epoch seconds), with their SHA-256."""
+    if not out_root.is_dir():
+        return {}
+    return {str(p.relative_to(out_root)): _file_sha256(p) for p in sorted(out_root.rglob("*"))
+            if p.is_file() and p.stat().st_mtime >= since - 1.0 and p.name not in ("manifest.json", "status.json",
+                                                                                  "status.md")}
+
+
+def _outputs_intact(outputs: dict[str, str], out_root: Path) -> bool:
+    """Whether every output a notebook wrote is still there, unchanged (else it reruns)."""
+    return all(_file_sha256(out_root / rel) == sha for rel, sha in outputs.items())
+
+
+def write_status(profile: str, cell: str, out_dir: Path, base: Path, update_readme: bool = False) -> Path:
+    """``status.json`` and ``status.md`` in ``out_dir`` from the statuses the notebooks recorded; with
+    ``update_readme`` also the README's status table (only for the committed figures of the PVALB cell)."""
+    from noble.data.registry import DEFAULT_CELL
+    from noble.pipeline.status import collect, render_markdown, replace_readme_block
+
+    layout = RunLayout.for_run(profile, cell, base)
+    rows = collect(layout.results_dir, out_dir, profile)
+    commit = git_commit()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "status.json").write_text(json.dumps({"profile": profile, "cell": cell, "commit": commit,
+                                                     "items": rows}, indent=2) + "\n")
+    md = render_markdown(rows, profile, commit)
+    path = out_dir / "status.md"
+    path.write_text(md)
+    readme = project_root() / "README.md"
+    if update_readme and cell == DEFAULT_CELL and profile != "quick" and readme.is_file():
+        text = readme.read_text()
+        try:
+            readme.write_text(replace_readme_block(text, md))
+        except ValueError:
+            pass  # a README without the status markers is left alone
+    return path

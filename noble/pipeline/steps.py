@@ -91,8 +91,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def run_settings(profile: str, cell: str, work_dir: str | Path | None = None) -> tuple[Profile, RunLayout]:
     """The profile and the (created) run folder of one notebook run; ``work_dir`` None: $NOBLE_WORK_DIR/default."""
+    from noble.pipeline.provenance import git_commit
+    from noble.plotting.style import set_provenance
+
     prof = get_profile(profile)
     layout = RunLayout.for_run(prof.name, cell, Path(work_dir) if work_dir is not None else None)
+    set_provenance(profile=prof.name, cell=cell, commit=git_commit())
     return prof, layout.ensure()
 
 
@@ -402,7 +406,12 @@ def ensure_model(
     state = _read_json(out / SIGNATURE_FILE)
     same = state is not None and state.get("signature") == signature
     if same and state.get("status") == "finished" and (out / "model_card.json").is_file():
+        _note_main_model(tag, out)
         return out
+    if not retrain_requested() and not (same and (out / "state" / "last.pt").is_file()):
+        if _use_pretrained(prof.name, cell, tag, signature, dataset, out):
+            _note_main_model(tag, out)
+            return out
     resume = same and (out / "state" / "last.pt").is_file()
     if not resume and out.exists():
         shutil.rmtree(out)
@@ -415,7 +424,71 @@ def ensure_model(
         "status": "finished", "signature": signature, "epochs_completed": result.epochs_completed,
         "best_epoch": result.best_epoch, "stopped": result.stopped, "wall_time_s": result.wall_time_s,
     })
+    _note_main_model(tag, out)
     return out
+
+
+def _note_main_model(tag: str, out: Path) -> None:
+    """Record the main model's card checksum in the provenance of the figures saved from now on."""
+    if tag == "main" and (out / "model_card.json").is_file():
+        from noble.plotting.style import set_provenance
+
+        set_provenance(main_model_card_sha256=hashlib.sha256((out / "model_card.json").read_bytes()).hexdigest())
+
+
+#: Set to 1 to train every model from scratch even when matching pretrained weights are shipped.
+RETRAIN_ENV = "NOBLE_RETRAIN"
+#: Files of a model directory that are shipped as pretrained weights.
+PRETRAINED_FILES = ("model.safetensors", "model_card.json", "metrics.csv", "split.json", "run_config.json",
+                    SIGNATURE_FILE)
+
+
+def retrain_requested() -> bool:
+    """Whether ``$NOBLE_RETRAIN`` asks to ignore the shipped pretrained weights (``make figures RETRAIN=1``)."""
+    return os.environ.get(RETRAIN_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+def pretrained_dir(profile: str, cell: str, tag: str) -> Path:
+    """Where the weights shipped with noble for a (profile, cell, model tag) live: ``noble/pretrained/...``."""
+    return Path(__file__).resolve().parent.parent / "pretrained" / profile / cell / tag
+
+
+def _use_pretrained(profile: str, cell: str, tag: str, signature: Mapping[str, Any], dataset, out: Path) -> bool:
+    """Copy shipped weights into ``out`` when they were trained with exactly this signature (configuration, data
+    card, HoF split) and their card matches the dataset's grid; ``False`` when there are none or they differ."""
+    from noble.checkpoint import load_model
+
+    src = pretrained_dir(profile, cell, tag)
+    info = _read_json(src / SIGNATURE_FILE)
+    if info is None or info.get("signature") != signature:
+        return False
+    model = load_model(src)  # verifies the weights' SHA-256 against the card
+    model.template.check_matches(dataset.template, str(dataset.path))
+    if tuple(model.feature_names) != tuple(signature["config"]["embedding"]["features"]):
+        raise PipelineError(f"{src}: the shipped card embeds {model.feature_names}, the configuration "
+                            f"{signature['config']['embedding']['features']}")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in PRETRAINED_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, out / name)
+    _write_json(out / SIGNATURE_FILE, {**info, "status": "finished", "source": f"pretrained ({src})"})
+    return True
+
+
+def ship_pretrained(model_dir: str | Path, profile: str, cell: str, tag: str) -> Path:
+    """Copy a finished pipeline model into :func:`pretrained_dir` (the files of :data:`PRETRAINED_FILES`)."""
+    src = Path(model_dir)
+    info = _read_json(src / SIGNATURE_FILE)
+    if info is None or info.get("status") != "finished":
+        raise PipelineError(f"{src}: not a finished pipeline model (no finished {SIGNATURE_FILE})")
+    dst = pretrained_dir(profile, cell, tag)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in PRETRAINED_FILES:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
+    return dst
 
 
 def _concat(a, b):
@@ -489,6 +562,7 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
     from noble.checkpoint import load_model
     from noble.evaluation import evaluate_model
     from noble.training import read_dataset
+    from noble.training.loop import load_split
 
     prof = _as_profile(profile)
     tag = _check_tag(tag)
@@ -497,19 +571,24 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
         ensure_model(prof, cell, layout)
     elif not (model_dir / "model_card.json").is_file():
         raise PipelineError(f"{model_dir}: no trained model {tag!r}; call ensure_model(..., tag={tag!r}) first")
-    paths = ensure_datasets(prof, cell, layout)
+    paths = {key: ensure_dataset(prof, cell, layout, key) for key in ("train", "unseen_currents", "test_hofs")}
     model = load_model(model_dir)
     unseen = read_dataset(paths["unseen_currents"])
     test = read_dataset(paths["test_hofs"])
+    train_ds = read_dataset(paths["train"])
+    split = load_split(model_dir)
+    train_rows = (np.asarray(split["train"], dtype=np.int64)
+                  if split is not None and split.get("data_card_sha256") == train_ds.data_card_sha256 else None)
     signature = {"weights_sha256": model.card["weights"]["sha256"], "unseen": unseen.data_card_sha256,
-                 "test": test.data_card_sha256}
+                 "test": test.data_card_sha256, "reference": train_ds.data_card_sha256, "metrics_version": 2}
     out = layout.results_dir / f"metrics_{tag}.json"
     cached = _read_json(out)
     if cached is not None and cached.get("signature") == signature:
         return cached
+    ref = {"reference": train_ds, "reference_rows": train_rows}
     sets = {
-        "train_hofs_unseen_currents": evaluate_model(model, unseen)["sets"]["train_hofs_unseen_currents"],
-        "test_hofs": evaluate_model(model, test)["sets"]["test_hofs"],
+        "train_hofs_unseen_currents": evaluate_model(model, unseen, **ref)["sets"]["train_hofs_unseen_currents"],
+        "test_hofs": evaluate_model(model, test, **ref)["sets"]["test_hofs"],
     }
     metrics = {"cell": cell, "profile": prof.name, "tag": tag, "signature": signature,
                "model": {"dir": str(model_dir), "name": model.card.get("name"),

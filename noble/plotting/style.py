@@ -72,14 +72,48 @@ def rasterize_dense_lines(fig, threshold: int = RASTERIZE_ABOVE_POINTS) -> int:
     return count
 
 
+#: What every saved figure records about its origin (profile, cell, commit, main model card SHA-256); set by
+#: :func:`noble.pipeline.steps.run_settings` and :func:`noble.pipeline.steps.ensure_model`.
+PROVENANCE: dict[str, str] = {}
+PROVENANCE_KEY = "noble-provenance"
+
+
+def set_provenance(**values: str | None) -> dict[str, str]:
+    """Update the provenance written into every figure saved from now on (``None`` removes a key)."""
+    for key, value in values.items():
+        if value is None:
+            PROVENANCE.pop(key, None)
+        else:
+            PROVENANCE[key] = str(value)
+    return dict(PROVENANCE)
+
+
+def read_png_provenance(path: str | Path) -> dict[str, str]:
+    """The provenance a PNG saved by :func:`save_figure` carries (empty when none)."""
+    import json
+
+    from PIL import Image
+
+    with Image.open(path) as img:
+        text = img.info.get(PROVENANCE_KEY)
+    return json.loads(text) if text else {}
+
+
 def save_figure(fig, name: str, out_dir: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``<out_dir>/<name>.<fmt>`` for each format (dense traces rasterized); return the paths."""
+    """Save ``fig`` as ``<out_dir>/<name>.<fmt>`` for each format (dense traces rasterized); return the paths.
+
+    PNG files carry :data:`PROVENANCE` as a JSON text chunk ``noble-provenance``, PDF files in their Subject.
+    """
+    import json
+
     rasterize_dense_lines(fig)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(PROVENANCE, sort_keys=True)
     paths = []
     for fmt in formats:
         path = out / f"{name}.{fmt}"
-        fig.savefig(path)
+        metadata = {PROVENANCE_KEY: text} if fmt == "png" else ({"Subject": text} if fmt == "pdf" else None)
+        fig.savefig(path, metadata=metadata)
         paths.append(path)
     return paths

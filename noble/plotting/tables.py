@@ -111,9 +111,9 @@ def table_frame(rows: Mapping[Any, Mapping[str, float]], index_name: str,
 
 
 def format_pct(value: Any) -> str:
-    """A percentage with 3 significant digits; blank for NaN/None."""
+    """A percentage with 3 significant digits; "n/a" for NaN/None (no number exists for that cell)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
+        return "n/a"
     if isinstance(value, (int, float, np.floating)):
         v = float(value)
         return f"{v:.3g}%" if abs(v) < 1000 else f"{v:.0f}%"
