@@ -210,3 +210,24 @@ def test_interpolated_model_at_alpha_zero_simulates_like_its_first_partner(pvalb
     raws = an.simulate_models([a, mixed], pvalb.morphology, [-0.05], "max_extent:100")
     assert raws[0].shape == (1, 25750) and np.isfinite(raws[0]).all()
     np.testing.assert_allclose(raws[1], raws[0], atol=1e-9)
+
+
+def test_fig4_pde_baselines_simulate_the_edited_parameters(pvalb, tmp_path, monkeypatch):
+    """The interpolated and perturbed models handed to the simulator carry the edited parameters."""
+    seen = []
+
+    def fake_simulate(models, morphology, amps, discretization, workers=1, desc=""):
+        seen.extend(models)
+        return [np.full((len(amps), 25750), -70.0) for _ in models]
+
+    monkeypatch.setattr(an, "simulate_models", fake_simulate)
+    an.pde_baselines_cached(pvalb, 32, (0, 1), (0.25, 0.75), 2, 0.2, [0.1], "max_extent:100", tmp_path, seed=0)
+    a, b, base = pvalb.hof(0), pvalb.hof(1), pvalb.hof(32)
+    assert len(seen) == 4
+    for model, alpha in zip(seen[:2], (0.25, 0.75)):
+        assert model.params == an.interpolate_parameters(a.params, b.params, alpha)
+        assert model.params != a.params and model.params != b.params
+    rng = np.random.default_rng(0)
+    for model in seen[2:]:
+        assert model.params == an.perturb_parameters(base.params, 0.2, rng)
+        assert model.params != base.params

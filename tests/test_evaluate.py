@@ -191,3 +191,19 @@ def test_fi_curves_of_many_models_keep_models_and_amplitudes_apart(trained, monk
     assert curves.spike_counts[0, 0] > 0 and curves.spike_counts[1, 0] == 0 and curves.spike_counts[2, 2] == 0
     assert curves.spike_counts[2, 3] > 0 and np.all(np.diff(curves.spike_counts[0]) > 0)
 
+
+
+def test_sag_finetuning_changes_the_weights_and_lowers_its_loss(trained):
+    """A fine-tuning that never steps its optimiser leaves the weights as they were: this fails for it."""
+    import torch
+
+    model_dir, data, _ = trained
+    model = load_model(model_dir)
+    ds = read_dataset(data)
+    rows = negative_step_rows(ds, model.train_hofs)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    history = finetune_sag(model, ds, rows, SagFinetuneConfig(epochs=4, batch_size=64, learning_rate=2e-3),
+                           eval_rows=rows, progress=False)
+    changed = [k for k, v in model.named_parameters() if not torch.equal(v.detach(), before[k])]
+    assert changed, "no weight changed during fine-tuning"
+    assert history[-1]["loss"] < history[0]["loss"]

@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
                 hofs = {int(x) for x in args.hofs.split(",") if x.strip()}
             except ValueError:
                 raise NobleError(f"--hofs: expected comma-separated integers, got {args.hofs!r}") from None
+            from noble.data import load_cell
+
+            known = {m.index for m in load_cell(args.cell, root=args.root).hof_models}
+            unknown = sorted(hofs - known)
+            if unknown or not hofs:
+                raise NobleError(f"--hofs: {args.cell} has no HoF model {unknown or args.hofs!r}; it has "
+                                 f"{len(known)} models, indices {min(known)}-{max(known)}")
         build_table(args.cell, args.out, root=args.root, engine=args.engine, hofs=hofs)
         rows = read_table(args.out)
         print(f"{args.out}: I_thr and s_thr of {len(rows)} HoF models")

@@ -74,8 +74,23 @@ def run(args: argparse.Namespace) -> int:
     table = read_features_table(args.features_table) if args.features_table else None
     result = train(args.data, config, args.out, resume=args.resume, feature_table=table, cell_root=args.cell_root,
                    progress=not args.no_progress)
-    last = result.history[-1] if result.history else {}
-    print(f"trained {result.epochs_completed} epochs ({result.stopped}) in {result.wall_time_s:.1f} s;"
-          f" best epoch {result.best_epoch}, held-out relative L4 {last.get('holdout_rel_l4', float('nan')):.4g}"
-          f" (last epoch); model in {result.out_dir}")
+    print(training_summary(result, config.training.selection))
     return 0
+
+
+def training_summary(result, selection: str) -> str:
+    """What was saved: the selected epoch's own held-out numbers (not the last epoch's), and the criterion."""
+    saved = next((r for r in result.history if int(r["epoch"]) == result.best_epoch), None)
+    head = f"trained {result.epochs_completed} epochs ({result.stopped}) in {result.wall_time_s:.1f} s; model in {result.out_dir}"
+    if saved is None:
+        return head + "\nno weights were saved (no epoch completed)"
+    criterion = ("relative L4 + missed + false firing + spike-count error" if selection == "firing"
+                 else "relative L4")
+    parts = [f"saved weights: epoch {result.best_epoch} (lowest held-out {criterion})"]
+    for key, label in (("holdout_rel_l4", "held-out rel. L4"), ("holdout_rel_l2", "rel. L2"),
+                       ("holdout_missed_firing_pct", "missed firing %"),
+                       ("holdout_spike_count_err_pct", "spike-count error %")):
+        value = saved.get(key)
+        if value is not None and value == value:
+            parts.append(f"{label} {float(value):.4g}")
+    return head + "\n" + ", ".join(parts)
