@@ -33,14 +33,21 @@ def _notebook(path: Path, body: str) -> Path:
 class FakeExecutor:
     """Stands in for papermill: records calls, writes the output notebook, can fail on a name."""
 
-    def __init__(self, fail: str | None = None):
+    def __init__(self, fail: str | None = None, writes: dict[str, str] | None = None):
         self.calls: list[tuple[str, dict]] = []
+        self.options: list[dict] = []
         self.fail = fail
+        self.writes = writes or {}  # notebook name -> figure file it writes into figures_dir
 
-    def __call__(self, src, dst, parameters, kernel_name, cwd, progress_bar):
+    def __call__(self, src, dst, parameters, kernel_name, cwd, progress_bar, **options):
         self.calls.append((Path(src).name, dict(parameters)))
+        self.options.append(options)
         if self.fail and Path(src).name == self.fail:
             raise RuntimeError("cell 2 raised ValueError: boom")
+        if Path(src).name in self.writes:
+            target = Path(parameters["figures_dir"]) / self.writes[Path(src).name]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f"made by {Path(src).name}")
         Path(dst).write_text(Path(src).read_text())
 
     @property
@@ -192,3 +199,44 @@ def test_manifest_records_skipped_wall_time(tmp_path):
     data = json.loads(path.read_text())
     assert data["notebooks"][0] == {"notebook": "01_a.ipynb", "status": "skipped", "wall_time_s": 0.0,
                                     "last_run_wall_time_s": 12.5}
+
+
+def test_a_deleted_or_modified_output_is_regenerated(pipeline):
+    writes = {"02_second.ipynb": "fig_two.png"}
+    _run(pipeline, FakeExecutor(writes=writes))
+    figure = pipeline["out"] / "fig_two.png"
+    assert figure.read_text() == "made by 02_second.ipynb"
+    figure.unlink()
+    again = FakeExecutor(writes=writes)
+    _run(pipeline, again)
+    assert again.names == ["02_second.ipynb"] and figure.is_file()
+    figure.write_text("edited by hand")
+    third = FakeExecutor(writes=writes)
+    _run(pipeline, third)
+    assert third.names == ["02_second.ipynb"]
+    assert figure.read_text() == "made by 02_second.ipynb"
+    assert _run(pipeline, FakeExecutor(writes=writes))[1].status == "skipped"
+
+
+def test_kernels_run_quiet_and_stream_their_output(pipeline):
+    from noble.pipeline.runner import KERNEL_ARGUMENTS
+
+    ex = FakeExecutor()
+    _run(pipeline, ex)
+    assert all(o["extra_arguments"] == list(KERNEL_ARGUMENTS) and o["log_output"] for o in ex.options)
+
+
+def test_quick_figures_never_go_to_the_committed_folder(monkeypatch):
+    from noble.paths import project_root
+    from noble.pipeline.runner import default_figures_root
+
+    monkeypatch.delenv("NOBLE_FIGURES_DIR", raising=False)
+    assert default_figures_root("quick") == project_root() / "build" / "figures-quick"
+    assert default_figures_root("laptop") == project_root() / "figures"
+
+
+def test_status_files_are_written_beside_the_manifest(pipeline):
+    _run(pipeline, FakeExecutor())
+    data = json.loads((pipeline["out"] / "status.json").read_text())
+    assert data["profile"] == "quick" and len(data["items"]) == 20
+    assert (pipeline["out"] / "status.md").read_text().startswith("Status computed from the measured numbers")

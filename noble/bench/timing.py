@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 __all__ = ["Timing", "time_batches"]
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.jsonfile import read_json_file
 from noble.data.checksums import CHUNK_SIZE, sha256_file

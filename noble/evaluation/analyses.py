@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.embedding import EmbeddingError
 from noble.model import NobleModel

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.embedding import EmbeddingError
 from noble.evaluation.baselines import constant_rest, nearest_neighbour

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.model import NobleModel
 from noble.training.data import TraceDataset

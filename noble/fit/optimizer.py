@@ -214,7 +214,7 @@ def evolve(
     ``identity`` (JSON-able) is stored in the checkpoint; resuming with a different one is an error.
     ``on_generation(name, generation, history_row)`` is called after each generation's checkpoint is written.
     """
-    from tqdm.auto import tqdm
+    from noble.progress import tqdm
 
     if n_genes < 1:
         raise FitError(f"stage {name}: no free parameters")

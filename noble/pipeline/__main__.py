@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from noble.errors import NobleError
@@ -16,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rerun every notebook even if unchanged")
     args = parser.parse_args(argv)
     profile = args.profile or default_profile()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    streamed = logging.getLogger("papermill")  # the notebooks' cell output, streamed while they run
+    streamed.addHandler(handler)
+    streamed.setLevel(logging.INFO)
+    streamed.propagate = False
     try:
         results = run_pipeline(profile, cell=args.cell, force=args.force)
     except NobleError as exc:

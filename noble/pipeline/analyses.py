@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.errors import NobleError
 

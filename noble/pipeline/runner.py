@@ -16,6 +16,8 @@ from noble.pipeline.provenance import git_commit
 from noble.paths import project_root
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
+#: Arguments of every notebook kernel: only errors in the kernel's own log (no TCP-transport warning per notebook).
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=40",)
 
 
 class PipelineRunError(NobleError):
@@ -160,6 +162,7 @@ def run_pipeline(
     kernel: str = "python3",
     build: Path | None = None,
     execute=None,
+    stream_output: bool = True,
 ) -> list[StepResult]:
     """Execute every notebook in order with papermill; return what ran and what was skipped.
 
@@ -167,7 +170,8 @@ def run_pipeline(
     library's sources) equals the one of its last successful run and its executed copy exists; once one step
     runs, every later step's key changes, so they run too. ``figures/manifest.json`` (in the cell's output
     folder, see :func:`noble.pipeline.steps.output_dir`) records the run. ``execute`` replaces
-    ``papermill.execute_notebook`` (same arguments), e.g. in tests.
+    ``papermill.execute_notebook`` (same arguments), e.g. in tests. With ``stream_output`` the cells' output
+    (progress lines included) is streamed to the log while a notebook runs.
     """
     from noble.pipeline.steps import output_dir
 
@@ -203,7 +207,7 @@ def run_pipeline(
             wall_start = time.time()
             try:
                 execute(str(nb), str(output), parameters=params, kernel_name=kernel, cwd=str(nb.parent),
-                        progress_bar=False)
+                        progress_bar=False, log_output=stream_output, extra_arguments=list(KERNEL_ARGUMENTS))
             except Exception as exc:
                 results.append(StepResult(nb.name, "failed", time.perf_counter() - start, output))
                 state.pop(nb.name, None)

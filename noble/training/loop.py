@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from noble.progress import tqdm
 
 from noble.checkpoint import (
     build_card,
