@@ -34,6 +34,7 @@ from noble.embedding import (
     feature_rows,
 )
 from noble.errors import NobleError
+from noble.fast.padding import pad_to
 
 
 class ConfigError(NobleError):
@@ -51,6 +52,16 @@ class FNOConfig:
     lifting_channel_ratio: float = 2
     positional_embedding: str | None = "grid"
     output_scale_mV: float = 1000.0  # network output (V) * output_scale_mV = mV
+    # None: the FNO runs on the trace grid (the paper's function). N: the embedded input is padded at the end
+    # (edge values held) to N samples, the FNO runs on N samples and its output is cropped back to the trace
+    # length; with an FFT-friendly N (e.g. 8,640 = 2^6 3^3 5 for 8,583-sample traces) the spectral layers run
+    # as FFTs. A different function from the unpadded model: it is recorded in the card and never applied to
+    # weights trained without it.
+    padded_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.padded_length is not None and int(self.padded_length) < 2:
+            raise ConfigError(f"padded_length must be None or at least 2 samples, not {self.padded_length}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,7 +161,8 @@ class NobleModel(nn.Module):
     def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Voltage ``[B, L]`` (mV) for amplitudes ``[B]`` (nA) and raw features ``[B, F]`` in ``feature_names`` order."""
         x = self.embedding(amplitude_nA, features)
-        return self.fno(x)[:, 0, :] * self.config.output_scale_mV
+        n = x.shape[-1]
+        return self.fno(pad_to(x, self.config.padded_length))[:, 0, :n] * self.config.output_scale_mV
 
     def _weights_key(self) -> tuple:
         """Changes whenever a weight is modified in place (optimizer step, ``load_state_dict``), replaced or moved."""

@@ -15,6 +15,7 @@ from torch import nn
 
 from noble.fast.convert import find_neuralop_fno, state_from_neuralop, state_to_neuralop
 from noble.fast.model import FastFNO
+from noble.fast.padding import pad_to
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.model import NobleModel
@@ -25,9 +26,12 @@ __all__ = ["FastNoble", "accelerate", "optimizer_state_from_neuralop", "optimize
 class FastNoble(nn.Module):
     """Embedding + :class:`FastFNO`; ``forward(amplitude_nA [B], features [B, F]) -> voltage [B, L]`` in mV."""
 
-    def __init__(self, model: "NobleModel", spectral: str = "dft") -> None:
+    def __init__(self, model: "NobleModel", spectral: str = "auto") -> None:
         super().__init__()
         self.embedding = model.embedding
+        self.padded_length = model.config.padded_length
+        if spectral == "auto":  # a padded (FFT-friendly) grid runs as FFTs, the trace grid as truncated DFTs
+            spectral = "fft" if self.padded_length is not None else "dft"
         self.fno = FastFNO.from_neuralop(find_neuralop_fno(model.fno), spectral=spectral)
         self.output_scale_mV = float(model.config.output_scale_mV)
 
@@ -37,7 +41,8 @@ class FastNoble(nn.Module):
     def voltage(self, x: torch.Tensor) -> torch.Tensor:
         """Voltage ``[B, L]`` (mV) from embedded inputs ``[B, C, L]`` (the part a CUDA graph can capture:
         the embedding copies its scaler constants to the device, which stream capture forbids)."""
-        return self.fno(x)[:, 0, :] * self.output_scale_mV
+        n = x.shape[-1]
+        return self.fno(pad_to(x, self.padded_length))[:, 0, :n] * self.output_scale_mV
 
     def copy_to(self, model: "NobleModel") -> None:
         """Write this model's FNO weights into ``model.fno`` (a neuralop FNO of the same sizes)."""
@@ -50,7 +55,7 @@ class FastNoble(nn.Module):
             raise ValueError(f"weights do not match the neuralop FNO: missing {missing}, unexpected {unexpected}")
 
 
-def accelerate(model: "NobleModel", spectral: str = "dft") -> FastNoble:
+def accelerate(model: "NobleModel", spectral: str = "auto") -> FastNoble:
     """The fast equivalent of a NOBLE model, on the model's device.
 
     The FNO weights are copied (the embedding is shared): accelerate again after changing ``model``'s weights,
