@@ -13,7 +13,7 @@ from noble import __version__
 from noble.errors import NobleError
 
 #: Subcommands in the order ``noble --help`` lists them.
-COMMANDS = ("fetch", "cells", "simulate", "features", "train", "evaluate", "fit", "bench")
+COMMANDS = ("fetch", "cells", "simulate", "features", "train", "evaluate", "export", "fit", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
