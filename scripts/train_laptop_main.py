@@ -1,6 +1,6 @@
 """Simulate the laptop profile's datasets and train its main model, resumably, with the pipeline's own steps.
 
-Usage: ``python scripts/train_laptop_main.py [--threads 1] [--cell NAME]``. Everything lands where
+Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--data-only | --model-only]``. Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
 after an interruption continues the simulation and the training exactly from their checkpoints.
 """
@@ -17,12 +17,20 @@ from noble.pipeline import steps
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", default="human_pvalb_689331391")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for training")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads for training")
     parser.add_argument("--data-only", action="store_true", help="simulate the datasets, do not train")
+    parser.add_argument("--model-only", action="store_true",
+                        help="train as soon as the training set exists (another process simulates the rest)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile, layout = steps.run_settings("laptop", args.cell)
     t0 = time.perf_counter()
+    if args.model_only:
+        while not layout.train_data.is_file():
+            time.sleep(20)
+        out = steps.ensure_model(profile, args.cell, layout)
+        print(f"main model in {out} after {time.perf_counter() - t0:.0f} s", flush=True)
+        return 0
     paths = steps.ensure_datasets(profile, args.cell, layout)
     print(f"datasets ready after {time.perf_counter() - t0:.0f} s: " + ", ".join(str(p) for p in paths.values()), flush=True)
     if args.data_only:
