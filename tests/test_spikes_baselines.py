@@ -94,3 +94,14 @@ def test_summarize_counts_non_finite_and_gives_an_interval():
     assert 10.0 <= lo <= 20.0 <= hi <= 30.0
     assert bootstrap_ci(np.full(50, 0.5)) == (0.5, 0.5)
     assert summarize(np.array([np.nan]))["n_nonfinite"] == 1
+
+
+def test_variability_ranks_and_spreads():
+    from noble.evaluation.variability import Variability, spearman
+
+    assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])) == pytest.approx(-1.0)
+    assert math.isnan(spearman(np.array([1, 2, 3]), np.array([5, 5, 5])))
+    v = Variability(0.1, (0, 1, 2), (10, 20, 30), (12, 18, 25), 1.0, 8.16, 5.34)
+    assert v.spread_ratio == pytest.approx(5.34 / 8.16) and v.meets_targets
+    assert not Variability(0.1, (0, 1), (10, 20), (15, 15), float("nan"), 5.0, 0.0).meets_targets

@@ -71,10 +71,12 @@ def read_training_log(model_dir: str | Path) -> pd.DataFrame:
     return log
 
 
-def fig_training_curves(log: pd.DataFrame, title: str = "") -> Figure:
-    """Training loss (relative L4), held-out errors (L4, L2) and learning rate per epoch."""
-    fig = Figure(figsize=(7.0, 2.8))
-    ax, ax_lr = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+def fig_training_curves(log: pd.DataFrame, title: str = "", selected_epoch: int | None = None) -> Figure:
+    """Per epoch: training loss and held-out errors (relative L4, L2), the held-out firing criteria (missed and
+    false firing, spike-count error, the selection score) and the learning rate; ``selected_epoch`` (the saved
+    weights) is marked on every panel."""
+    fig = Figure(figsize=(9.5, 2.9))
+    ax, ax_fire, ax_lr = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 2, 1]})
     e = log["epoch"].to_numpy()
     ax.plot(e, 100 * log["train_loss"], color=COLORS["noble"], marker="o", ms=2, label="train (relative L4)")
     for col, label, ls, color in (("holdout_rel_l4", "held-out currents (relative L4)", "--", COLORS["pde"]),
@@ -84,17 +86,37 @@ def fig_training_curves(log: pd.DataFrame, title: str = "") -> Figure:
         if values is not None and np.isfinite(values).any():
             ax.plot(e, 100 * values, ls=ls, color=color, marker="o", ms=2, label=label)
     _log_axis(ax)
-    for a in (ax, ax_lr):
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=6)
     ax.set_title(title or "NOBLE training")
+    drawn = False
+    for col, label, color in (("holdout_missed_firing_pct", "missed firing (% of spiking)", COLORS["test"]),
+                              ("holdout_false_firing_pct", "false firing (% of silent)", COLORS["hull"]),
+                              ("holdout_spike_count_err_pct", "spike-count error (%)", COLORS["neighbourhood"]),
+                              ("holdout_selection_score", "selection score x 100", "0.2")):
+        values = pd.to_numeric(log[col], errors="coerce") if col in log else None
+        if values is not None and np.isfinite(values).any():
+            scale = 100.0 if col == "holdout_selection_score" else 1.0
+            ax_fire.plot(e, scale * values, color=color, marker="o", ms=2, label=label)
+            drawn = True
+    if drawn:
+        ax_fire.legend(frameon=False, fontsize=6)
+        ax_fire.set_ylim(bottom=0)
+    else:
+        ax_fire.text(0.5, 0.5, "no firing criteria in this log", ha="center", va="center", transform=ax_fire.transAxes)
+    ax_fire.set_ylabel("held-out firing (%)")
+    ax_fire.set_title("checkpoint selection criteria")
     ax_lr.plot(e, log["learning_rate"], color="0.3", marker="o", ms=2)
     ax_lr.set_yscale("log")
-    ax_lr.set_xlabel("epoch")
     ax_lr.set_ylabel("learning rate")
-    ax_lr.set_title("ReduceLROnPlateau")
+    ax_lr.set_title("learning rate")
+    for a in (ax, ax_fire, ax_lr):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.set_xlabel("epoch")
+        if selected_epoch is not None:
+            a.axvline(selected_epoch, color="0.5", lw=0.8, ls="--")
+    if selected_epoch is not None:
+        ax_fire.text(selected_epoch, ax_fire.get_ylim()[1], " saved", fontsize=6, va="top", color="0.4")
     fig.tight_layout()
     return fig
 
