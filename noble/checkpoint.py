@@ -8,7 +8,6 @@ containers only and read back with ``weights_only=True``. Units: nA, mV, ms.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -17,6 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
+from noble.hashing import sha256_file
 from noble.jsonfile import read_json_file
 from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
 from noble.errors import NobleError
@@ -30,15 +30,6 @@ WEIGHTS_NAME = "model.safetensors"
 
 class CheckpointError(NobleError):
     """A model directory that is missing, malformed or does not match this version of noble."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 (hex) of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -1,45 +1,13 @@
 """SHA-256 checksums of data files: computing, verifying and reading ``SHA256SUMS`` lists."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import BinaryIO
 
-from noble.errors import ChecksumError, DataError
+from noble.errors import DataError
+from noble.hashing import sha256_file, sha256_stream  # noqa: F401  (the data layer's checksum helpers)
 
-#: Bytes read at a time when hashing or copying.
+#: Bytes read at a time when copying.
 CHUNK_SIZE = 1 << 16
-
-
-def sha256_stream(stream: BinaryIO) -> str:
-    """Hex SHA-256 of everything left in a binary stream."""
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's contents."""
-    with Path(path).open("rb") as fh:
-        return sha256_stream(fh)
-
-
-def verify_file(path: str | Path, expected: str, what: str | None = None) -> None:
-    """Raise :class:`ChecksumError` naming ``what`` (default: the path) when the file's SHA-256 differs."""
-    actual = sha256_file(path)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"{what or path}: SHA-256 mismatch (expected {expected.lower()}, got {actual})"
-        )
-
-
-def has_checksum(path: str | Path, expected: str | None) -> bool:
-    """True when the file exists and (if ``expected`` is given) its SHA-256 equals it."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    return expected is None or sha256_file(path) == expected.lower()
 
 
 def read_sha256sums(path: str | Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from noble.errors import NobleError
+from noble.hashing import sha256_bytes
 from noble.pipeline.layout import RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
 from noble.pipeline.provenance import git_commit
@@ -39,10 +40,6 @@ def ordered_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted((p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name)), key=lambda p: p.name)
 
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def library_fingerprint() -> str:
     """SHA-256 over the noble package sources: a library change reruns every step."""
     h = hashlib.sha256()
@@ -57,11 +54,11 @@ def library_fingerprint() -> str:
 def step_key(notebook: Path, parameters: dict[str, Any], previous: str, library: str) -> str:
     """Cache key of one step: its notebook, parameters, the previous step's key and the library."""
     payload = json.dumps(parameters, sort_keys=True).encode()
-    return _sha256_bytes(notebook.read_bytes() + payload + previous.encode() + library.encode())
+    return sha256_bytes(notebook.read_bytes() + payload + previous.encode() + library.encode())
 
 
 def _file_sha256(path: Path) -> str | None:
-    return _sha256_bytes(path.read_bytes()) if path.is_file() else None
+    return sha256_bytes(path.read_bytes()) if path.is_file() else None
 
 
 def _data_card_sha256(path: Path) -> str | None:
@@ -73,7 +70,7 @@ def _data_card_sha256(path: Path) -> str | None:
         card = f.attrs.get("data_card")
     if card is None:
         return None
-    return _sha256_bytes(card.encode() if isinstance(card, str) else bytes(card))
+    return sha256_bytes(card.encode() if isinstance(card, str) else bytes(card))
 
 
 def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: Path, base: Path) -> Path:

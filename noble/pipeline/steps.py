@@ -16,7 +16,6 @@ frequencies, 450 epochs (scaled like the profile's epoch count: x1.5) and Reduce
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from noble.errors import NobleError
+from noble.hashing import sha256_file
 from noble.pipeline.layout import RunLayout
 from noble.pipeline.profiles import Profile, get_profile
 
@@ -52,14 +52,6 @@ class PipelineError(NobleError):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(_canonical(value).encode()).hexdigest()
 
 
 def _as_profile(profile: Profile | str) -> Profile:
@@ -433,7 +425,7 @@ def _note_main_model(tag: str, out: Path) -> None:
     if tag == "main" and (out / "model_card.json").is_file():
         from noble.plotting.style import set_provenance
 
-        set_provenance(main_model_card_sha256=hashlib.sha256((out / "model_card.json").read_bytes()).hexdigest())
+        set_provenance(main_model_card_sha256=sha256_file(out / "model_card.json"))
 
 
 #: Set to 1 to train every model from scratch even when matching pretrained weights are shipped.

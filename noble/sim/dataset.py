@@ -15,7 +15,6 @@ interrupted and resumed run gives exactly the file an uninterrupted run gives.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ import numpy as np
 
 from noble import __version__
 from noble.errors import DataError, NobleError
+from noble.hashing import canonical_json, sha256_file, sha256_text
 from noble.sim.engine import DEFAULT_ENGINE, ENGINES, UnknownEngineError, get_engine
 from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol, check_amplitudes, decimate_traces
 from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler, sample_pairs
@@ -39,15 +39,6 @@ DEFAULT_CHUNK = 8
 #: The quick recipe: a few HoF models (two train, one test of the PVALB split) at a few amplitudes (nA).
 QUICK_HOFS: tuple[int, ...] = (0, 1, 32)
 QUICK_AMPLITUDES: tuple[float, ...] = (-0.11, 0.02, 0.1, 0.2)
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no optional whitespace (stable across runs)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ class DatasetPlan:
 
     def fingerprint(self) -> str:
         """SHA-256 of the plan's canonical JSON."""
-        return hashlib.sha256(canonical_json(self.describe()).encode()).hexdigest()
+        return sha256_text(canonical_json(self.describe()))
 
     def chunks(self, size: int = DEFAULT_CHUNK) -> list[list[int]]:
         """Trace indices grouped by HoF model (in plan order), in pieces of at most ``size``."""
@@ -468,7 +459,7 @@ class SimDataset:
 
     @property
     def data_card_sha256(self) -> str:
-        return hashlib.sha256(self.data_card.encode()).hexdigest()
+        return sha256_text(self.data_card)
 
     @property
     def protocol(self) -> StepProtocol:

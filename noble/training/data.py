@@ -8,7 +8,6 @@ the window ``stim_start``/``stim_duration`` and ``dt_ms`` is the solver step, th
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +17,10 @@ import numpy as np
 
 from noble.embedding import StimulusTemplate
 from noble.errors import DataError
-from noble.sim.dataset import canonical_json, check_shapes, decode_attrs, open_dataset
+from noble.hashing import canonical_json, sha256_text
+from noble.sim.dataset import check_shapes, decode_attrs, open_dataset
 
 REQUIRED_ATTRS = ("cell", "engine", "dt_ms", "decimation", "protocol", "seed", "data_card")
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass
