@@ -70,3 +70,24 @@ def test_committed_readme_shows_the_committed_status():
     manifest = json.loads((root / "figures" / "manifest.json").read_text())
     assert manifest["profile"] == data["profile"]
     assert not any(r["status"] == "Reproduced" for r in data["items"])  # no hand-written label
+
+
+def test_recipe_targets_read_the_measured_numbers():
+    from noble.pipeline.reports import recipe_targets
+
+    def res(missed, count, v, ss, rest_v):
+        return {"firing": {"missed_firing_pct": missed, "spike_count_rel_err_pct": count},
+                "voltage_rel_l2": {"mean_pct": v}, "table1_pct": {"steady_state_voltage": ss},
+                "baselines": {"constant_rest": {"voltage_rel_l2": {"mean_pct": rest_v}, "firing": {},
+                                                "table1_pct": {}}}}
+
+    table = recipe_targets({"train_hofs_unseen_currents": res(8.0, 20.0, 4.0, 0.9, 9.3),
+                            "test_hofs": res(25.0, 30.0, 9.0, 2.0, 9.0)},
+                           {"spearman": 0.7, "spread_ratio": 0.4})
+    met = table["met"].to_dict()
+    assert met["missed firing (% of spiking traces) <= 10"] and not met["spike-count relative error (%) <= 15"]
+    assert met["voltage relative L2 (%) <= 5"] and met["steady-state voltage error (%) <= 1"]
+    assert not met["missed firing on test HoFs (%) <= 20"]
+    assert table.loc["voltage relative L2 (%) <= 5", "constant rest"] == 9.3
+    assert met["Spearman of spike counts across train HoFs at 0.1 nA >= 0.6"]
+    assert not met["spread ratio NOBLE / PDE at 0.1 nA >= 0.5"]

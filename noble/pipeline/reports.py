@@ -5,7 +5,7 @@ Errors are mean relative errors in percent (voltage: relative L2 per trace; feat
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -122,3 +122,44 @@ def record_main_status(results_dir, profile: str, cell: str, metrics: Mapping[st
         "main": record_model_results(results_dir, profile, ("Main errors",), {**unseen, **test}, papers),
     }
     return {k: v.as_dict() for k, v in out.items()}
+
+
+#: The CPU recipe's targets (laptop profile): (set, what, metric path, bound, "<=" or ">=").
+RECIPE_TARGETS: tuple[tuple[str, str, tuple[str, ...], float, str], ...] = (
+    ("train_hofs_unseen_currents", "missed firing (% of spiking traces)", ("firing", "missed_firing_pct"), 10.0, "<="),
+    ("train_hofs_unseen_currents", "spike-count relative error (%)", ("firing", "spike_count_rel_err_pct"), 15.0, "<="),
+    ("train_hofs_unseen_currents", "voltage relative L2 (%)", ("voltage_rel_l2", "mean_pct"), 5.0, "<="),
+    ("train_hofs_unseen_currents", "steady-state voltage error (%)", ("table1_pct", "steady_state_voltage"), 1.0, "<="),
+    ("test_hofs", "missed firing on test HoFs (%)", ("firing", "missed_firing_pct"), 20.0, "<="),
+)
+
+
+def _dig(data: Mapping[str, Any], path: Sequence[str]) -> float:
+    for key in path:
+        if not isinstance(data, Mapping) or key not in data:
+            return math.nan
+        data = data[key]
+    return _cell(data)
+
+
+def recipe_targets(sets: Mapping[str, Mapping[str, Any]], variability: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The laptop recipe's targets beside the measured numbers (``sets`` as in ``metrics["sets"]``).
+
+    Rows also give the constant-rest baseline's value where the metric applies to it. ``variability``
+    (:class:`noble.evaluation.variability.Variability` as a dict) adds the rank and spread targets.
+    """
+    rows = []
+    for set_name, what, path, bound, op in RECIPE_TARGETS:
+        result = sets.get(set_name, {})
+        value = _dig(result, path)
+        rest = _dig(result.get("baselines", {}).get("constant_rest", {}), path)
+        met = (value <= bound) if op == "<=" else (value >= bound)
+        rows.append({"target": f"{what} {op} {bound:g}", "measured": value, "constant rest": rest,
+                     "met": bool(met) if math.isfinite(value) else False})
+    if variability:
+        for what, key, bound in (("Spearman of spike counts across train HoFs at 0.1 nA", "spearman", 0.6),
+                                 ("spread ratio NOBLE / PDE at 0.1 nA", "spread_ratio", 0.5)):
+            value = _cell(variability.get(key))
+            rows.append({"target": f"{what} >= {bound:g}", "measured": value, "constant rest": math.nan,
+                         "met": bool(math.isfinite(value) and value >= bound)})
+    return pd.DataFrame(rows).set_index("target")
