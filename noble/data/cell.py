@@ -84,8 +84,8 @@ def _missing_package_message(name: str, root: Path) -> str:
 
 def load_cell(name: str = "human_pvalb_689331391", root: str | Path | None = None) -> Cell:
     """Load a cell package from the data cache (``root`` overrides :func:`noble.paths.data_dir`)."""
-    spec = cell_spec(name)
     root = Path(root) if root is not None else data_dir()
+    spec = cell_spec(name, root)
     folder = package_dir(root, name)
     if not folder.is_dir():
         raise DataError(_missing_package_message(name, root))

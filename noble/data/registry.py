@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
+from noble.data.packages import read_descriptor, user_cells
 from noble.errors import UnknownCellError
+from noble.paths import data_dir
 
 #: NOBLE's held-out PVALB HoF models (global index ``(seed-1)*20 + hof``), from the authors' code.
 PAPER_PVALB_TEST_HOFS = (32, 2, 12, 40, 5, 52, 21, 29, 16, 37)
@@ -29,6 +32,9 @@ class CellSpec:
     experimental_features: str | None
     test_hofs: tuple[int, ...]
     split_note: str
+    #: training settings of this cell (e.g. VIP's amplitude_frequencies, epoch_scale, plateau_factor)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    user_package: bool = False  # registered with `noble cells add` (a descriptor in the data cache)
 
     def global_index(self, seed: int | None, hof: int) -> int:
         """NOBLE's global HoF index."""
@@ -82,6 +88,8 @@ CELLS: dict[str, CellSpec] = {
         experimental_features="features/experimental_ephys_features.csv",
         test_hofs=documented_test_split(60, 10, seed=0),
         split_note="the paper gives no VIP split: 10 of 60 drawn by numpy default_rng(0).choice(60, 10)",
+        # the paper's VIP model: K = 11 amplitude frequencies, 450 instead of 300 epochs, plateau factor 0.8
+        settings={"amplitude_frequencies": 11, "epoch_scale": 450 / 300, "plateau_factor": 0.8},
     ),
     "mouse_pvalb_569998790": CellSpec(
         name="mouse_pvalb_569998790",
@@ -102,14 +110,39 @@ CELLS: dict[str, CellSpec] = {
 DEFAULT_CELL = "human_pvalb_689331391"
 
 
-def cell_spec(name: str) -> CellSpec:
-    """The registry entry of a cell, with a clear error for unknown names."""
-    try:
+def descriptor_spec(descriptor: Mapping[str, Any]) -> CellSpec:
+    """The :class:`CellSpec` of a package registered with ``noble cells add`` (:mod:`noble.data.packages`)."""
+    return CellSpec(
+        name=str(descriptor["name"]),
+        species=str(descriptor.get("species", "unknown")),
+        cell_type=str(descriptor.get("cell_type", "unknown")),
+        specimen_id=int(descriptor["specimen_id"]) if descriptor.get("specimen_id") is not None else 0,
+        nwb_id=None,
+        hof_pattern=r"hof_(?P<hof>\d+)\.json",
+        hofs_per_seed=0,
+        morphology=str(descriptor["morphology"]),
+        model_features=descriptor.get("model_features"),
+        experimental_features=None,
+        test_hofs=tuple(int(i) for i in descriptor["split"]["test"]),
+        split_note=str(descriptor["split"]["note"]),
+        settings=dict(descriptor.get("settings", {})),
+        user_package=True,
+    )
+
+
+def cell_spec(name: str, root: str | Path | None = None) -> CellSpec:
+    """The registry entry of a cell (a shipped one, or a package added under ``root``), with a clear error."""
+    if name in CELLS:
         return CELLS[name]
-    except KeyError:
-        raise UnknownCellError(f"unknown cell {name!r}; known cells: {', '.join(sorted(CELLS))}") from None
+    base = Path(root) if root is not None else data_dir()
+    descriptor = read_descriptor(base, name)
+    if descriptor is None:
+        known = sorted(CELLS) + user_cells(base)
+        raise UnknownCellError(f"unknown cell {name!r}; known cells: {', '.join(known)} (add your own with "
+                               f"`noble cells add DIR --name {name}`)")
+    return descriptor_spec(descriptor)
 
 
 def package_dir(root: Path, name: str) -> Path:
     """The folder of a cell package inside a data root (``<root>/cells/<name>``)."""
-    return Path(root) / "cells" / cell_spec(name).name
+    return Path(root) / "cells" / cell_spec(name, root).name

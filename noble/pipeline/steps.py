@@ -11,8 +11,9 @@ The PDE datasets are simulated on the cell package's published HoF models (the p
 (:func:`ensure_fit`) runs the same two-stage optimisation at the profile's scale to show the method and its
 error history; at the paper's scale it is a cluster job (about 600,000 CPU core hours per cell).
 
-For the VIP cell (:data:`VIP_CELL`) :func:`model_config` applies the paper's VIP settings: K = 11 amplitude
-frequencies, 450 epochs (scaled like the profile's epoch count: x1.5) and ReduceLROnPlateau factor 0.8.
+A cell's training settings are data, not code: :func:`model_config` applies its ``CellSpec.settings`` (for the
+VIP cell the paper's K = 11 amplitude frequencies, epochs x1.5 (450 for 300) and ReduceLROnPlateau factor 0.8;
+for an added package its descriptor's ``settings``).
 """
 from __future__ import annotations
 
@@ -33,10 +34,6 @@ from noble.pipeline.profiles import Profile, get_profile
 
 #: The VIP cell of the paper's second experiment.
 VIP_CELL = "human_vip_685806972"
-#: The paper's VIP model settings (Sec. 4 / App. D): amplitude frequencies, epochs at full scale, plateau factor.
-VIP_AMPLITUDE_FREQUENCIES = 11
-VIP_EPOCH_SCALE = 450 / 300
-VIP_PLATEAU_FACTOR = 0.8
 
 #: Seeds of the sampled datasets (fixed, recorded in each data card).
 TRAIN_SEED = 1
@@ -114,8 +111,11 @@ def ensure_cell(cell: str):
     """
     from noble.data import load_cell
     from noble.data.fetch import cache_status, fetch_cell
+    from noble.data.registry import cell_spec
     from noble.paths import shared_data_dir
 
+    if cell_spec(cell).user_package:  # added with `noble cells add`: already in the data cache
+        return load_cell(cell)
     _, present, listed = cache_status(cell)
     if present < listed:
         shared = shared_data_dir()
@@ -270,6 +270,21 @@ def ensure_datasets(profile: Profile | str, cell: str, layout: RunLayout) -> dic
 # ------------------------------------------------------------------------------------------------ models
 
 
+#: Cell settings :func:`model_config` understands (a cell's ``CellSpec.settings`` or package descriptor).
+CELL_SETTINGS = ("amplitude_frequencies", "epoch_scale", "plateau_factor")
+
+
+def cell_settings(cell: str) -> dict[str, Any]:
+    """The training settings of a cell (its registry entry or package descriptor); unknown keys are an error."""
+    from noble.data.registry import cell_spec
+
+    settings = dict(cell_spec(cell).settings)
+    unknown = sorted(set(settings) - set(CELL_SETTINGS))
+    if unknown:
+        raise PipelineError(f"cell {cell!r}: unknown training settings {unknown}; known: {list(CELL_SETTINGS)}")
+    return settings
+
+
 def model_config(profile: Profile | str, cell: str, features: Sequence[str] | None = None, name: str | None = None):
     """The :class:`noble.training.RunConfig` of a run: the profile's model, its epochs and time cap, the VIP settings.
 
@@ -285,11 +300,15 @@ def model_config(profile: Profile | str, cell: str, features: Sequence[str] | No
     epochs = prof.epochs if prof.epochs is not None else cfg.training.epochs
     max_minutes = prof.max_minutes
     plateau = cfg.training.plateau_factor
-    if cell == VIP_CELL:
-        emb = replace(emb, amplitude_frequencies=VIP_AMPLITUDE_FREQUENCIES)
-        epochs = int(math.ceil(epochs * VIP_EPOCH_SCALE))
-        max_minutes = None if max_minutes is None else max_minutes * VIP_EPOCH_SCALE
-        plateau = VIP_PLATEAU_FACTOR
+    settings = cell_settings(cell)
+    if "amplitude_frequencies" in settings:
+        emb = replace(emb, amplitude_frequencies=int(settings["amplitude_frequencies"]))
+    if "epoch_scale" in settings:
+        scale = float(settings["epoch_scale"])
+        epochs = int(math.ceil(epochs * scale))
+        max_minutes = None if max_minutes is None else max_minutes * scale
+    if "plateau_factor" in settings:
+        plateau = float(settings["plateau_factor"])
     cfg = replace(cfg, embedding=emb, name=name or cfg.name)
     cfg = replace(cfg, training=replace(cfg.training, epochs=epochs, max_minutes=max_minutes, plateau_factor=plateau))
     return cfg
