@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PROFILE ?=
 # RETRAIN=1 trains every model from scratch instead of using the pretrained weights in noble/pretrained/
 RETRAIN ?=
+# CELL=name runs the pipeline on another registered or added cell (noble cells add DIR --name name)
+CELL ?=
 SHARED_DATA ?= $(abspath ../shared/data)
 export NOBLE_DATA_DIR ?= $(CURDIR)/cache/data
 export NOBLE_CACHE_DIR ?= $(CURDIR)/cache
@@ -55,7 +57,7 @@ lab: $(STAMP) $(DATA_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 figures: $(STAMP) $(DATA_STAMP)
-	NOBLE_RETRAIN=$(RETRAIN) $(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),)
+	NOBLE_RETRAIN=$(RETRAIN) $(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),) $(if $(CELL),--cell $(CELL),)
 
 clean-cache:
 	rm -rf cache build

@@ -132,3 +132,18 @@ def test_cell_settings_are_data(data_root):
     base = steps.model_config("quick", PVALB)
     assert cfg.embedding.amplitude_frequencies == 11 and base.embedding.amplitude_frequencies == 9
     assert cfg.training.plateau_factor == 0.8 and cfg.training.epochs == 3  # quick: 2 epochs x 1.5, rounded up
+
+
+def test_features_computed_into_an_added_package_become_its_embedding(data_root, tmp_path, capsys):
+    root = tmp_path / "cache"
+    pkg = upstream_package(data_root, tmp_path, n=6)
+    assert main(["cells", "add", str(pkg), "--name", "feat", "--root", str(root)]) == 0
+    cell = load_cell("feat", root=root)
+    assert cell.hof_models[0].features == {}  # the package publishes no feature table
+    hofs = [m.index for m in cell.hof_models[:2]]
+    assert main(["features", "--fi", "--cell", "feat", "--hofs", ",".join(map(str, hofs)), "--root", str(root)]) == 0
+    assert "now embeds" in capsys.readouterr().out
+    cell = load_cell("feat", root=root)
+    for m in cell.hof_models[:2]:
+        assert 0.0 < m.intercept < 0.1 and 100.0 < m.slope < 2000.0  # nA, Hz/nA
+    assert cell.hof_models[2].features == {}

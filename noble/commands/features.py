@@ -31,9 +31,40 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--hofs", default=None, help="global HoF indices for --fi (default: all)")
     parser.add_argument("--engine", default="arbor", help="simulator for --fi")
     parser.add_argument("--root", type=Path, metavar="DIR", help="data root (default $NOBLE_DATA_DIR)")
-    parser.add_argument("--out", type=Path, required=True, help="output CSV")
+    parser.add_argument("--out", type=Path, help="output CSV (with --fi on an added package: default its own "
+                        "features/fi_table.csv, which then becomes the package's embedded slope and intercept)")
     parser.set_defaults(func=run)
     return parser
+
+
+PACKAGE_TABLE = "features/fi_table.csv"
+
+
+def _package_table(cell: str, root: Path | None) -> Path:
+    from noble.data.registry import cell_spec, package_dir
+    from noble.paths import data_dir
+
+    base = Path(root) if root is not None else data_dir()
+    if not cell_spec(cell, base).user_package:
+        raise NobleError(f"--out is required for {cell}: only packages added with `noble cells add` store the table")
+    path = package_dir(base, cell) / PACKAGE_TABLE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _record_in_descriptor(cell: str, root: Path | None) -> None:
+    import json
+
+    from noble.data.packages import descriptor_path
+    from noble.paths import data_dir
+
+    path = descriptor_path(Path(root) if root is not None else data_dir(), cell)
+    desc = json.loads(path.read_text())
+    desc["computed_features"] = PACKAGE_TABLE
+    desc["feature_source"] = "computed by noble features --fi (I_thr by bisection, s_thr fitted above threshold)"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(desc, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,13 +85,22 @@ def run(args: argparse.Namespace) -> int:
             if unknown or not hofs:
                 raise NobleError(f"--hofs: {args.cell} has no HoF model {unknown or args.hofs!r}; it has "
                                  f"{len(known)} models, indices {min(known)}-{max(known)}")
+        into_package = None
+        if args.out is None:
+            into_package = _package_table(args.cell, args.root)
+            args.out = into_package
         build_table(args.cell, args.out, root=args.root, engine=args.engine, hofs=hofs)
+        if into_package is not None:
+            _record_in_descriptor(args.cell, args.root)
+            print(f"{args.cell}: the package now embeds these I_thr and s_thr as intercept and slope")
         rows = read_table(args.out)
         print(f"{args.out}: I_thr and s_thr of {len(rows)} HoF models")
         if len(rows) >= 3:
             for key, value in summarize(rows).items():
                 print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
         return 0
+    if args.out is None:
+        raise NobleError("--out is required (a CSV file)")
     if args.dataset is None:
         raise NobleError("give a dataset file, or --fi to compute I_thr and s_thr")
     from noble.features.efel_features import PAPER_FEATURES, extract_features

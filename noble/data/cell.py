@@ -82,6 +82,22 @@ def _missing_package_message(name: str, root: Path) -> str:
     )
 
 
+def read_computed_features(path: Path) -> dict[int, dict[str, float]]:
+    """``{global index: {"slope": s_thr (Hz/nA), "intercept": I_thr (nA)}}`` from a ``noble features --fi`` table."""
+    import csv
+
+    if not path.is_file():
+        raise DataError(f"{path}: computed feature table not found (rerun `noble features --fi --cell ...`)")
+    out: dict[int, dict[str, float]] = {}
+    with path.open(newline="") as fh:
+        for i, rec in enumerate(csv.DictReader(fh), start=2):
+            try:
+                out[int(float(rec["index"]))] = {"slope": float(rec["s_thr_Hz_per_nA"]), "intercept": float(rec["I_thr_nA"])}
+            except (KeyError, TypeError, ValueError):
+                raise DataError(f"{path}: line {i}: expected index, I_thr_nA and s_thr_Hz_per_nA numbers") from None
+    return out
+
+
 def load_cell(name: str = "human_pvalb_689331391", root: str | Path | None = None) -> Cell:
     """Load a cell package from the data cache (``root`` overrides :func:`noble.paths.data_dir`)."""
     root = Path(root) if root is not None else data_dir()
@@ -98,6 +114,10 @@ def load_cell(name: str = "human_pvalb_689331391", root: str | Path | None = Non
         model_features = read_model_features(folder / spec.model_features)
     experimental = read_experimental_features(folder / spec.experimental_features) if spec.experimental_features else {}
 
+    computed: dict[int, dict[str, float]] = {}
+    if spec.computed_features and not spec.model_features:
+        computed = read_computed_features(folder / spec.computed_features)
+
     hof_dir = folder / "hof_params"
     models: list[HofModel] = []
     for path in sorted(hof_dir.glob("*.json")):
@@ -105,7 +125,8 @@ def load_cell(name: str = "human_pvalb_689331391", root: str | Path | None = Non
         if parsed is None:
             raise DataError(f"{path}: file name does not match the HoF naming of {name} ({spec.hof_pattern})")
         seed, hof = parsed
-        feats = model_features.get((seed if seed is not None else 0, hof), {})
+        feats = model_features.get((seed if seed is not None else 0, hof), {}) or computed.get(
+            spec.global_index(seed, hof), {})
         if spec.model_features and not feats:
             raise DataError(f"{folder / spec.model_features}: no row for seed {seed}, hof {hof}")
         models.append(

@@ -35,6 +35,9 @@ class CellSpec:
     #: training settings of this cell (e.g. VIP's amplitude_frequencies, epoch_scale, plateau_factor)
     settings: Mapping[str, Any] = field(default_factory=dict)
     user_package: bool = False  # registered with `noble cells add` (a descriptor in the data cache)
+    #: I_thr and s_thr computed by `noble features --fi --cell NAME` (a table keyed by global index), used as the
+    #: embedded ``intercept`` and ``slope`` when the package publishes no feature table
+    computed_features: str | None = None
 
     def global_index(self, seed: int | None, hof: int) -> int:
         """NOBLE's global HoF index."""
@@ -127,6 +130,7 @@ def descriptor_spec(descriptor: Mapping[str, Any]) -> CellSpec:
         split_note=str(descriptor["split"]["note"]),
         settings=dict(descriptor.get("settings", {})),
         user_package=True,
+        computed_features=descriptor.get("computed_features"),
     )
 
 
