@@ -4,7 +4,7 @@ One unit system everywhere: current in nA, voltage in mV, time in ms (see :mod:`
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from noble.version import __version__
 
 __all__ = ["__version__", "load_cell", "load_model"]
 

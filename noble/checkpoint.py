@@ -22,6 +22,7 @@ from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
 from noble.errors import NobleError
 from noble.model import FNOConfig, NobleModel
 from noble.units import UNITS
+from noble.version import __version__
 
 CARD_FORMAT = "noble-model-card/1"
 CARD_NAME = "model_card.json"
@@ -34,14 +35,12 @@ class CheckpointError(NobleError):
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a checkpoint depends on."""
-    import neuralop
+    import neuralop  # imported here: it loads slowly and is needed only when a card is written
     import numpy
     import safetensors
 
-    import noble
-
     return {
-        "noble": noble.__version__,
+        "noble": __version__,
         "torch": torch.__version__,
         "neuraloperator": getattr(neuralop, "__version__", "unknown"),
         "safetensors": safetensors.__version__,

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from noble import __version__
+from noble.version import __version__
 from noble.errors import NobleError
 
 #: Subcommands in the order ``noble --help`` lists them.

@@ -34,6 +34,7 @@ from noble.embedding import (
     feature_rows,
 )
 from noble.errors import NobleError
+from noble.fast.noble_model import accelerate
 from noble.fast.padding import pad_to
 
 
@@ -181,8 +182,6 @@ class NobleModel(nn.Module):
         key = self._weights_key()
         cache = self._fast_cache
         if cache is None or cache[0] != key:
-            from noble.fast.noble_model import accelerate
-
             fast = accelerate(self)
             fast.requires_grad_(False)
             object.__setattr__(self, "_fast_cache", (key, fast))

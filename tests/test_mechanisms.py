@@ -21,7 +21,7 @@ from noble.mechanisms import (
     mod_files,
     source_digest,
 )
-from noble.mechanisms import single_compartment as sc
+from noble.sim import single_compartment as sc
 
 # x_inf / tau (ms) at -68 and 0 mV, 34 C: the specification's test values (section 11).
 SPEC_GATES = {

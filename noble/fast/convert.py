@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noble.fast.model import FastFNOConfig
+from noble.fast.config import FastFNOConfig
 
 __all__ = ["config_from_neuralop", "state_from_neuralop", "state_to_neuralop", "find_neuralop_fno"]
 

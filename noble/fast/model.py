@@ -12,50 +12,18 @@ agnostic: noble feeds it currents in 0.1 nA model units and reads voltages in it
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noble.fast.config import FastFNOConfig
+from noble.fast.convert import config_from_neuralop, state_from_neuralop, state_to_neuralop
 from noble.fast.dft import dft_matrices, kept_modes
 
 __all__ = ["FastFNOConfig", "FastFNO", "SPECTRAL_METHODS"]
 
 #: How the spectral convolution is evaluated: dense truncated DFT matrices, or torch.fft.
 SPECTRAL_METHODS = ("dft", "fft")
-
-
-@dataclass(frozen=True)
-class FastFNOConfig:
-    """Sizes of a 1D FNO (names follow ``neuralop.models.FNO``)."""
-
-    in_channels: int
-    out_channels: int
-    hidden_channels: int
-    n_layers: int
-    n_modes: int
-    lifting_channels: int
-    projection_channels: int
-    channel_mlp_channels: int
-    positional_embedding: bool = True
-
-    @classmethod
-    def paper(cls) -> "FastFNOConfig":
-        """The PVALB model of the paper: 12 layers, 24 channels, 256 modes, 23 inputs, projection ratio 4."""
-        return cls(
-            in_channels=23, out_channels=1, hidden_channels=24, n_layers=12, n_modes=256,
-            lifting_channels=48, projection_channels=96, channel_mlp_channels=12,
-        )
-
-    @property
-    def max_kept_modes(self) -> int:
-        """Number of rfft modes stored in each spectral weight (``n_modes // 2 + 1``)."""
-        return self.n_modes // 2 + 1
-
-    def to_dict(self) -> dict:
-        """Plain dict, suitable for JSON."""
-        return asdict(self)
 
 
 class FastFNO(nn.Module):
@@ -120,8 +88,6 @@ class FastFNO(nn.Module):
 
         Raises ``ValueError`` naming the setting when ``fno`` uses an option the fast path does not implement.
         """
-        from noble.fast.convert import config_from_neuralop, state_from_neuralop
-
         config = config_from_neuralop(fno)
         reference = fno.projection.fcs[0].weight  # a real parameter: its dtype and device
         model = cls(config, spectral=spectral).to(device=reference.device, dtype=reference.dtype)
@@ -130,8 +96,6 @@ class FastFNO(nn.Module):
 
     def neuralop_state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters in the layout of ``neuralop.models.FNO(...).state_dict()``."""
-        from noble.fast.convert import state_to_neuralop
-
         return state_to_neuralop(self.state_dict(), self.config)
 
     # ------------------------------------------------------------------ forward

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from noble.jsonfile import read_json_file
+from noble.data.fitted import RESULT_FILE as _FIT_RESULT_FILE, load_fitted_models as _load_fitted, read_fit_info
 from noble.fit.errors import FitError
 from noble.fit.evaluate import StageSetup, evaluate
 from noble.fit.optimizer import EvolutionSettings, Scored, StageOutcome, evolve
@@ -32,7 +32,7 @@ from noble.fit.parameters import ModelTemplate, ParameterSpace, prior_space
 from noble.fit.profiles import FitProfile, get_fit_profile
 from noble.fit.targets import FitTargets, allen_targets, cached_allen_nwb, cell_targets, passes_qc
 
-RESULT_FILE = "fit.json"
+RESULT_FILE = _FIT_RESULT_FILE  # "fit.json", defined where fit folders are read (noble.data.fitted)
 HISTORY_FILE = "history.csv"
 HISTORY_COLUMNS = (
     "stage",
@@ -295,13 +295,7 @@ def _hof_record(path: Path, rank: int, member: Scored, setup: StageSetup) -> dic
 
 
 def _read_info(out: Path) -> dict[str, Any]:
-    path = out / RESULT_FILE
-    info = read_json_file(path, FitError, f"no fit result here (run `noble fit --out {out}` first)")
-    if info.get("format") != "noble-fit":
-        raise FitError(f"{path}: not a noble fit result")
-    if info.get("status") != "finished":
-        raise FitError(f"{path}: the fit has not finished; run the same `noble fit` command again to resume it")
-    return info
+    return read_fit_info(out, FitError)
 
 
 def load_fit_result(out_dir: str | Path) -> FitResult:
@@ -330,13 +324,4 @@ def load_fit_result(out_dir: str | Path) -> FitResult:
 
 def load_fitted_models(out_dir: str | Path):
     """The hall of fame of a fit folder as :class:`noble.data.HofModel` (seed = fit seed, hof = rank)."""
-    from noble.data import HofModel, load_model_parameters
-
-    out = Path(out_dir)
-    info = _read_info(out)
-    models = []
-    for h in info["hall_of_fame"]:
-        path = out / h["file"]
-        rank = int(h["rank"])
-        models.append(HofModel(info["cell"], int(info["seed"]), rank, rank, path, load_model_parameters(path), {}))
-    return tuple(models)
+    return _load_fitted(out_dir, FitError)

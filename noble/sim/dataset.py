@@ -26,8 +26,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from noble import __version__
+from noble.version import __version__
 from noble.errors import DataError, NobleError
+from noble.data.fitted import load_fitted_models
 from noble.hashing import canonical_json, sha256_file, sha256_text
 from noble.sim.engine import DEFAULT_ENGINE, ENGINES, UnknownEngineError, get_engine
 from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol, check_amplitudes, decimate_traces
@@ -118,8 +119,6 @@ def _cell(name: str, root: str | Path | None, models_dir: str | Path | None = No
 
 def fitted_models(models_dir: str | Path) -> tuple:
     """The hall of fame of a fit folder (``noble fit --out DIR``); each model's index is its rank."""
-    from noble.fit import load_fitted_models
-
     models = load_fitted_models(models_dir)
     if not models:
         raise DataError(f"{models_dir}: the fit has an empty hall of fame")
