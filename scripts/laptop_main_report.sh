@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
+export NOBLE_DATA_DIR=${NOBLE_DATA_DIR:-$PWD/cache/data}
 RUN=${NOBLE_WORK_DIR:-cache/runs}/laptop/human_pvalb_689331391
 OUT=${1:-docs/results}
 MODEL=${MODEL:-$RUN/model/main}

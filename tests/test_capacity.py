@@ -54,8 +54,8 @@ def test_fno_overfits_spike_trains(spiking_set, tmp_path):
     from noble.training import load_config
 
     cfg = load_config("laptop")
-    cfg = replace(cfg, model=replace(cfg.model, n_layers=4, hidden_channels=16, n_modes=64))
-    cfg = cfg.with_training(learning_rate=0.004, batch_size=8, seed=0)
+    cfg = replace(cfg, model=replace(cfg.model, n_layers=4, hidden_channels=16, n_modes=64, padded_length=None))
+    cfg = cfg.with_training(learning_rate=0.004, batch_size=8, seed=0, schedule="cosine", min_lr_fraction=0.05)
     result, pred = run_capacity_check(spiking_set, cfg, tmp_path / "model", epochs=300, hof=0)
     assert pred.shape == spiking_set.voltage.shape
     assert result.within_one_pct >= WITHIN_ONE_TARGET_PCT, result

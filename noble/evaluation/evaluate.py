@@ -18,7 +18,7 @@ import numpy as np
 from noble.progress import tqdm
 
 from noble.embedding import EmbeddingError
-from noble.evaluation.baselines import constant_rest, nearest_neighbour
+from noble.evaluation.baselines import BaselineError, constant_rest, nearest_neighbour
 from noble.evaluation.features import ALL_FEATURES, SPIKE_FEATURE, TABLE1_FEATURES, account
 from noble.evaluation.metrics import relative_lp_error, summarize
 from noble.model import NobleModel
@@ -114,10 +114,13 @@ def baseline_traces(
         ref_rows = np.arange(len(reference)) if reference_rows is None else np.asarray(reference_rows, dtype=np.int64)
         ref_rows = ref_rows[np.isin(reference.hof[ref_rows], list(model.train_hofs))]
         pool = np.unique(np.concatenate([reference.hof[ref_rows], dataset.hof[rows]]))
-        out["nearest_neighbour"] = nearest_neighbour(
-            dataset.amplitude[rows], dataset.hof[rows], reference.voltage[ref_rows], reference.amplitude[ref_rows],
-            reference.hof[ref_rows], latent=_latent(model, pool),
-        )
+        try:
+            out["nearest_neighbour"] = nearest_neighbour(
+                dataset.amplitude[rows], dataset.hof[rows], reference.voltage[ref_rows],
+                reference.amplitude[ref_rows], reference.hof[ref_rows], latent=_latent(model, pool),
+            )
+        except BaselineError:
+            pass  # a model without embedded features has no latent space to find a test HoF's neighbour in
     return out
 
 

@@ -39,7 +39,7 @@ def read_table(path: str | Path) -> list[dict[str, float | str]]:
     rows = []
     with Path(path).open(newline="") as fh:
         for rec in csv.DictReader(fh):
-            rows.append({k: (v if k == "split" else float(v)) for k, v in rec.items()})
+            rows.append({k: (v if k == "split" else (float(v) if v != "" else math.nan)) for k, v in rec.items()})
     return rows
 
 
