@@ -49,6 +49,15 @@ def spike_counts(voltage_mV: Any, mask: np.ndarray | None = None, threshold_mV: 
     return np.count_nonzero(~above[:, :-1] & above[:, 1:], axis=1).astype(np.int64)
 
 
+def spike_times(voltage_mV: np.ndarray, time_ms: np.ndarray, mask: np.ndarray,
+                threshold_mV: float = SPIKE_THRESHOLD_MV) -> list[np.ndarray]:
+    """Times (ms) of the upward threshold crossings that :func:`spike_counts` counts, per trace ``[N, T]``."""
+    v = np.asarray(voltage_mV)[:, mask]
+    t = np.asarray(time_ms)[mask]
+    above = v >= threshold_mV
+    return [t[1:][~above[i, :-1] & above[i, 1:]] for i in range(v.shape[0])]
+
+
 @dataclass(frozen=True)
 class FiringReport:
     """Firing accounting of predicted against true spike counts (rates in percent)."""
@@ -102,4 +111,4 @@ def firing_selection_score(rel_l4: float, report: FiringReport) -> float:
 
 
 __all__ = ["SPIKE_THRESHOLD_MV", "FiringReport", "firing_report", "firing_selection_score", "spike_counts",
-           "window_mask"]
+           "spike_times", "window_mask"]

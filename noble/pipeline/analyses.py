@@ -711,7 +711,9 @@ def record_table_status(profile: "Profile", cell: str, layout: "RunLayout", tabl
     if table == "Table 1":
         tag, set_name, paper = feature_set_tag(("slope", "intercept"), main=prof is profile), "train_hofs_unseen_currents", PAPER_TABLE1["s_thr, I_thr"]
     elif table == "Table 2":
-        pool, _ = hof_pools_of(prof, cell)
+        from noble.pipeline.steps import hof_pools
+
+        pool, _ = hof_pools(prof, cell)
         n = n_train_hofs or len(pool)
         full = n == len(pool)
         tag = "main" if full and prof is profile else f"hofs-{n}"
@@ -725,12 +727,6 @@ def record_table_status(profile: "Profile", cell: str, layout: "RunLayout", tabl
     label = f"{table} row of model {tag!r}"
     return record_model_results(layout.results_dir, profile.name, (table,), {label: result},
                                 {label: {k: v for k, v in paper.items() if v is not None}}).as_dict()
-
-
-def hof_pools_of(profile: "Profile", cell: str):
-    from noble.pipeline.steps import hof_pools
-
-    return hof_pools(profile, cell)
 
 
 def record_table3_status(profile: "Profile", layout: "RunLayout", rows: Mapping[float, Mapping[str, float]]) -> dict[str, str]:

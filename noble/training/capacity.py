@@ -16,20 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from noble.spikes import firing_report, spike_counts, window_mask
+from noble.spikes import firing_report, spike_counts, spike_times, window_mask
 from noble.training.config import RunConfig
 from noble.training.data import TraceDataset
 
 #: Pass mark of the capacity check: traces with a spike count within +/-1 of the PDE's (percent).
 WITHIN_ONE_TARGET_PCT = 90.0
-
-
-def spike_times(voltage_mV: np.ndarray, time_ms: np.ndarray, mask: np.ndarray, threshold_mV: float = -20.0) -> list[np.ndarray]:
-    """Upward threshold-crossing times (ms) inside ``mask`` of each trace ``[N, T]``."""
-    v = np.asarray(voltage_mV)[:, mask]
-    t = np.asarray(time_ms)[mask]
-    above = v >= threshold_mV
-    return [t[1:][~above[i, :-1] & above[i, 1:]] for i in range(v.shape[0])]
 
 
 def paired_timing_error_ms(pred: list[np.ndarray], true: list[np.ndarray]) -> float:

@@ -176,14 +176,20 @@ def mean_errors(
     model: NobleModel | FastNoble, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
     batch: int,
     amp_dtype: torch.dtype | None = None,
-) -> tuple[float, float]:
-    """Mean relative L4 and L2 voltage errors over ``rows`` of ``model`` (or its fast twin); NaN for an empty set."""
+    mask: np.ndarray | None = None,
+) -> tuple[float, float, np.ndarray | None]:
+    """Mean relative L4 and L2 voltage errors over ``rows`` of ``model`` (or its fast twin); NaN for an empty set.
+
+    With ``mask`` (the stimulus window on the time grid) also the predicted spike counts of ``rows``
+    (:func:`noble.spikes.spike_counts`), else ``None``.
+    """
     if rows.numel() == 0:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), None
     was = model.training
     model.eval()
     l4 = torch.zeros((), device=volt.device, dtype=torch.float64)
     l2 = torch.zeros((), device=volt.device, dtype=torch.float64)
+    counts = []
     for start in range(0, rows.numel(), batch):
         idx = rows[start:start + batch]
         with autocast(volt.device, amp_dtype):
@@ -191,38 +197,21 @@ def mean_errors(
         pred = pred.float()
         l4 += relative_lp(pred, volt[idx], 4).double().sum()
         l2 += relative_lp(pred, volt[idx], 2).double().sum()
+        if mask is not None:
+            counts.append(spike_counts(pred, mask))
     model.train(was)
     n = rows.numel()
-    return float(l4) / n, float(l2) / n
+    return float(l4) / n, float(l2) / n, (np.concatenate(counts) if mask is not None else None)
 
 
-@torch.no_grad()
 def holdout_metrics(
     model: NobleModel | FastNoble, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
     batch: int, mask: np.ndarray, true_counts: np.ndarray, amp_dtype: torch.dtype | None = None,
 ) -> tuple[float, float, FiringReport | None]:
-    """Mean relative L4 and L2 errors over ``rows`` and the firing accounting of their predictions.
-
-    ``mask`` is the stimulus window on the time grid and ``true_counts`` the PDE spike counts of ``rows``
-    (:func:`noble.spikes.spike_counts`). The report is ``None`` for an empty set.
-    """
-    if rows.numel() == 0:
-        return float("nan"), float("nan"), None
-    was = model.training
-    model.eval()
-    l4 = l2 = 0.0
-    counts = []
-    for start in range(0, rows.numel(), batch):
-        idx = rows[start:start + batch]
-        with autocast(volt.device, amp_dtype):
-            pred = model(amp[idx], feats[idx])
-        pred = pred.float()
-        l4 += float(relative_lp(pred, volt[idx], 4).double().sum())
-        l2 += float(relative_lp(pred, volt[idx], 2).double().sum())
-        counts.append(spike_counts(pred, mask))
-    model.train(was)
-    n = rows.numel()
-    return l4 / n, l2 / n, firing_report(np.concatenate(counts), true_counts)
+    """:func:`mean_errors` over ``rows`` and the firing accounting of their predictions against ``true_counts``
+    (the PDE spike counts of ``rows``); the report is ``None`` for an empty set."""
+    l4, l2, counts = mean_errors(model, amp, feats, volt, rows, batch, amp_dtype, mask)
+    return l4, l2, (firing_report(counts, true_counts) if counts is not None else None)
 
 
 def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float) -> float:
@@ -386,7 +375,7 @@ def train(
                 fast.copy_to(model)  # the neuralop model holds the weights that are evaluated and saved
             h4, h2, firing = holdout_metrics(net, amp, feats, volt, hold_rows, tc.eval_batch_size, window,
                                              hold_counts, amp_dtype)
-            t4, t2 = mean_errors(net, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
+            t4, t2, _ = mean_errors(net, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
             score = firing_selection_score(h4, firing) if firing is not None else float("nan")
             if tc.schedule == "plateau":
                 watched = score if tc.plateau_metric == "selection" and math.isfinite(score) else train_loss
