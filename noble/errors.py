@@ -24,3 +24,7 @@ class UnknownCellError(DataError):
 
 class UnknownMechanismError(DataError):
     """A model file names a membrane mechanism that noble cannot simulate."""
+
+
+class AnalysisError(NobleError):
+    """An analysis that cannot run on the given inputs (amplitude not simulated, no spiking trace...)."""

@@ -195,7 +195,7 @@ def test_training_through_the_fast_path_resumes_exactly_and_matches_the_referenc
 
 
 def test_analyses_take_the_engine():
-    from noble.evaluation.analyses import ensemble_predict
+    from noble.evaluation.ensembles import ensemble_predict
 
     model = quick_model()
     feats = np.array([[TABLE[h]["slope"], TABLE[h]["intercept"]] for h in range(4)])

@@ -103,7 +103,7 @@ def test_ballstick_engines_agree():
 
 
 def test_bench_rows(data_root):
-    from noble.sim.bench import bench_sim
+    from noble.bench.simulators import bench_sim
     from noble.sim.protocol import StepProtocol
 
     short = StepProtocol(t_stop=120.0, stim_start=10.0, stim_duration=80.0, n_samples=2000, settle=50.0)

@@ -1,7 +1,7 @@
 """Build the paper's speed table (appendix E) on this machine: PDE solvers, then NOBLE on CPU and GPU.
 
 PDE: seconds per trace of NEURON on one core and Arbor on one core and on every core
-(:func:`noble.sim.bench.bench_sim`).  NOBLE: the reference neuralop FNO and the fast path at batch sizes
+(:func:`noble.bench.simulators.bench_sim`).  NOBLE: the reference neuralop FNO and the fast path at batch sizes
 1, 64 and 1000, on the CPU and on the GPU when one is present, warm-up excluded and reported, host-device
 transfers included.  Accuracy: relative L2 of each path against PDE traces when a trained model is given,
 otherwise the fast path's relative difference from the reference FNO.  Units: nA, mV, seconds.
@@ -157,10 +157,10 @@ def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None"
 
 
 def pde_rows(cell: "Cell", settings: BenchSettings) -> list[dict]:
-    """PDE rows from :func:`noble.sim.bench.bench_sim`: every engine on one core (the first engine is the
+    """PDE rows from :func:`noble.bench.simulators.bench_sim`: every engine on one core (the first engine is the
     accuracy reference of the others), then Arbor on ``settings.workers`` cores."""
     try:
-        from noble.sim.bench import bench_sim
+        from noble.bench.simulators import bench_sim
     except ImportError as exc:  # pragma: no cover - depends on the installed simulators
         raise BenchError(f"the PDE benchmark is unavailable: {exc}") from exc
     from noble.sim import AMPLITUDE_RANGE

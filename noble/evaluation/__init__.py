@@ -1,5 +1,5 @@
 """Evaluating NOBLE models: voltage and eFEL feature errors, F-I curves, ensembles, latent sampling, sag fine-tuning."""
-from noble.evaluation.analyses import (
+from noble.evaluation.ensembles import (
     NEIGHBOURHOOD_RADIUS,
     FICurves,
     ensemble_predict,

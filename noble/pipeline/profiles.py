@@ -6,7 +6,9 @@ in under an hour on 2 cores; ``paper`` is the paper's protocol and model, meant 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping
+
+from noble.errors import AnalysisError
 
 PROFILE_NAMES = ("quick", "laptop", "paper")
 
@@ -104,3 +106,60 @@ def default_profile() -> str:
         return "paper" if torch.cuda.is_available() else "laptop"
     except ImportError:  # pragma: no cover - torch is a hard requirement
         return "laptop"
+
+
+# ------------------------------------------------------------------------------------------------ analysis sizes
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Sizes of the figure analyses for one pipeline profile."""
+
+    n_fi_models: int | None  # train HoF models in the NOBLE/PDE F-I comparison (None: all)
+    n_interpolated: int  # PDE models with parameters interpolated between two train HoFs (Fig 4)
+    n_perturbed: int  # PDE models with perturbed parameters of the test HoF (Fig 4)
+    perturbation: float  # log-normal sd of the conductance perturbation
+    subsampling_hofs: int  # HoF models simulated at the solver resolution (Figs 6-7)
+    subsampling_amplitudes: tuple[float, ...]  # nA
+    subsampling_factors: tuple[int, ...]
+    table2_fractions: tuple[float, ...]  # fractions of the train pool (paper: 50, 40, 30, 20 of 50)
+    ablation_epochs: int | None  # epochs of every Table 1-2 model (None: the profile's)
+    speed: Mapping[str, Any]  # noble.bench.speed_table.BenchSettings fields; batches: cpu_batches / gpu_batches
+    ablation_max_minutes: float | None = None  # wall-clock cap of each Table 1-2 model (None: the profile's)
+    table2_samples: int | None = None  # training traces of every Table 2 model (None: the profile's)
+    finetune_max_minutes: float | None = None  # wall-clock cap of each Table 3 fine-tuning (None: the profile's)
+
+
+ANALYSIS_SETTINGS: dict[str, AnalysisSettings] = {
+    "quick": AnalysisSettings(
+        n_fi_models=4, n_interpolated=1, n_perturbed=1, perturbation=0.1, subsampling_hofs=1,
+        subsampling_amplitudes=(-0.11, 0.1), subsampling_factors=(1, 3, 8), table2_fractions=(1.0, 0.5), table2_samples=8,
+        ablation_epochs=1,
+        speed={"profile": "quick", "devices": ("cpu", "cuda"), "cpu_batches": (1, 4), "gpu_batches": (1, 4),
+               "n_traces": 4, "gpu_n_traces": 16, "engines": ("arbor",), "pde_traces": 1, "accuracy_traces": 2,
+               "workers": 1},
+    ),
+    "laptop": AnalysisSettings(
+        n_fi_models=None, n_interpolated=3, n_perturbed=5, perturbation=0.1, subsampling_hofs=6,
+        subsampling_amplitudes=(-0.11, -0.05, 0.1, 0.18, 0.26), subsampling_factors=(1, 2, 3, 4, 5, 6, 8, 10),
+        table2_fractions=(1.0, 0.4), ablation_epochs=None, ablation_max_minutes=1.5, table2_samples=200,
+        finetune_max_minutes=3.0,
+        speed={"devices": ("cpu", "cuda"), "cpu_batches": (1, 64), "gpu_batches": (1, 64, 1000), "n_traces": 64,
+               "gpu_n_traces": 2000, "engines": ("neuron", "arbor"), "pde_traces": 1, "accuracy_traces": 4},
+    ),
+    "paper": AnalysisSettings(
+        n_fi_models=None, n_interpolated=5, n_perturbed=10, perturbation=0.1, subsampling_hofs=20,
+        subsampling_amplitudes=(-0.11, -0.07, -0.03, 0.06, 0.1, 0.18, 0.26), subsampling_factors=tuple(range(1, 11)),
+        table2_fractions=(1.0, 0.8, 0.6, 0.4), ablation_epochs=None,
+        speed={"devices": ("cpu", "cuda"), "cpu_batches": (1, 64), "gpu_batches": (1, 64, 1000), "n_traces": 256,
+               "gpu_n_traces": 10_000, "engines": ("neuron", "arbor"), "pde_traces": 4, "accuracy_traces": 8},
+    ),
+}
+
+
+def analysis_settings(profile: "Profile | str") -> AnalysisSettings:
+    """The analysis sizes of a pipeline profile (by its name)."""
+    name = profile if isinstance(profile, str) else profile.name
+    if name not in ANALYSIS_SETTINGS:
+        raise AnalysisError(f"no analysis settings for profile {name!r}; known: {sorted(ANALYSIS_SETTINGS)}")
+    return ANALYSIS_SETTINGS[name]

@@ -27,8 +27,9 @@ class TrainConfig:
     plateau_factor: float = 0.4
     plateau_patience: int = 4
     # learning-rate schedule: "plateau" (ReduceLROnPlateau, the paper's) or "cosine" (from learning_rate down to
-    # learning_rate * min_lr_fraction over `epochs`, stepped once per epoch)
+    # learning_rate * min_lr_fraction over the epochs after `hold_epochs`, stepped once per epoch)
     schedule: str = "plateau"
+    hold_epochs: int = 0  # cosine only: epochs at the full learning_rate before the decay starts
     plateau_metric: str = "train_loss"  # what the plateau scheduler watches: "train_loss" (paper) or "selection"
     min_lr_fraction: float = 0.05
     # checkpoint selection on the held-out train-HoF traces: "firing" (relative L4 + missed + false firing +
@@ -58,6 +59,8 @@ class TrainConfig:
             raise ConfigError(f"loss_p must be >= 1, not {self.loss_p}")
         if self.schedule not in ("plateau", "cosine"):
             raise ConfigError(f"schedule must be 'plateau' or 'cosine', not {self.schedule!r}")
+        if not 0 <= self.hold_epochs <= max(self.epochs, 0):
+            raise ConfigError(f"hold_epochs must be in [0, epochs={self.epochs}], not {self.hold_epochs}")
         if self.plateau_metric not in ("train_loss", "selection"):
             raise ConfigError(f"plateau_metric must be 'train_loss' or 'selection', not {self.plateau_metric!r}")
         if self.selection not in ("firing", "rel_l4"):

@@ -214,12 +214,15 @@ def holdout_metrics(
     return l4, l2, (firing_report(counts, true_counts) if counts is not None else None)
 
 
-def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float) -> float:
-    """Learning rate of ``epoch`` (0-based) on a cosine from ``base_lr`` to ``base_lr * min_fraction``."""
-    if epochs <= 1:
+def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float, hold_epochs: int = 0) -> float:
+    """Learning rate of ``epoch`` (0-based): ``base_lr`` for the first ``hold_epochs`` epochs, then a cosine from
+    ``base_lr`` down to ``base_lr * min_fraction`` at the last epoch."""
+    decay = epochs - hold_epochs
+    if epoch < hold_epochs or decay <= 1:
         return base_lr
     low = base_lr * min_fraction
-    return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * min(epoch, epochs - 1) / (epochs - 1)))
+    step = min(epoch - hold_epochs, decay - 1)
+    return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * step / (decay - 1)))
 
 
 def resolve_features(
@@ -349,7 +352,7 @@ def train(
             t_epoch = time.perf_counter()
             if tc.schedule == "cosine":
                 for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction)
+                    group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction, tc.hold_epochs)
             gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
             perm = train_rows[torch.randperm(n_train, generator=gen).to(device)]
             net.train()
