@@ -50,6 +50,7 @@ $(DATA_STAMP): $(STAMP)
 
 # Notebooks run on the quick profile into build/test-*, never into the committed figures/.
 test: $(STAMP) $(DATA_STAMP)
+	$(BIN)/lint-imports --no-cache
 	NOBLE_WORK_DIR=$(CURDIR)/build/test-runs NOBLE_FIGURES_DIR=$(CURDIR)/build/test-figures \
 	  $(BIN)/python -m pytest -q --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
 

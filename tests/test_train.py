@@ -114,3 +114,19 @@ def test_table1_ablations_are_configuration_changes(name, channels, dataset, tmp
     assert model.card["architecture"]["in_channels"] == channels
     assert model.card["embedding"]["features"] == list(load_config(name).embedding.features)
     assert model.predict([0.1, -0.1], hofs=[0, 6]).shape == (2, TEMPLATE.n_samples)
+
+
+def test_cosine_schedule_holds_then_decays_to_its_floor():
+    from noble.model import ConfigError
+    from noble.training.config import TrainConfig
+    from noble.training.loop import cosine_lr
+
+    lrs = [cosine_lr(0.002, e, 34, 0.05, hold_epochs=26) for e in range(34)]
+    assert lrs[:27] == [0.002] * 27  # the hold, then the first decay epoch still at the top of the cosine
+    assert all(a > b for a, b in zip(lrs[26:], lrs[27:]))  # strictly decreasing after the hold
+    assert lrs[-1] == pytest.approx(0.002 * 0.05)
+    assert cosine_lr(0.002, 40, 34, 0.05, hold_epochs=26) == pytest.approx(0.0001)  # past the end: the floor
+    plain = [cosine_lr(0.004, e, 10, 0.1) for e in range(10)]
+    assert plain[0] == 0.004 and plain[-1] == pytest.approx(0.0004)
+    with pytest.raises(ConfigError, match="hold_epochs"):
+        TrainConfig(epochs=10, schedule="cosine", hold_epochs=11)
