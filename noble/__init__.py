@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from noble.version import __version__
 
+# load_cell and load_model import their modules on first call, so `import noble` stays light (no torch).
+
 __all__ = ["__version__", "load_cell", "load_model"]
 
 

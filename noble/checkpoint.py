@@ -14,12 +14,15 @@ import platform
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy
+import safetensors
 import torch
+from safetensors.torch import load_file, save_file
 
-from noble.hashing import sha256_file
-from noble.jsonfile import read_json_file
 from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
 from noble.errors import NobleError
+from noble.hashing import sha256_file
+from noble.jsonfile import read_json_file
 from noble.model import FNOConfig, NobleModel
 from noble.units import UNITS
 from noble.version import __version__
@@ -36,8 +39,6 @@ class CheckpointError(NobleError):
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a checkpoint depends on."""
     import neuralop  # imported here: it loads slowly and is needed only when a card is written
-    import numpy
-    import safetensors
 
     return {
         "noble": __version__,
@@ -78,8 +79,6 @@ def build_card(
 
 def save_weights(model: NobleModel, path: str | Path) -> str:
     """Write the model's weights to a safetensors file; returns its SHA-256."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -156,8 +155,6 @@ def model_from_card(card: Mapping[str, Any]) -> NobleModel:
 
 def load_weights(model: NobleModel, path: str | Path, sha256: str | None = None) -> None:
     """Load safetensors weights into ``model`` (strict: every tensor must match by name and shape)."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")

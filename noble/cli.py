@@ -9,8 +9,8 @@ import argparse
 import importlib
 import sys
 
-from noble.version import __version__
 from noble.errors import NobleError
+from noble.version import __version__
 
 #: Subcommands in the order ``noble --help`` lists them.
 COMMANDS = ("fetch", "cells", "simulate", "features", "train", "evaluate", "export", "fit", "bench")

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from noble.embedding import (
@@ -36,6 +37,8 @@ from noble.embedding import (
 from noble.errors import NobleError
 from noble.fast.noble_model import accelerate
 from noble.fast.padding import pad_to
+from noble.fast.runtime import PRECISIONS
+from noble.fast.runtime import precision as precision_mode
 
 
 class ConfigError(NobleError):
@@ -92,10 +95,9 @@ MODEL_PROFILES: dict[str, FNOConfig] = {
 
 def build_fno(config: FNOConfig, in_channels: int) -> nn.Module:
     """The neuraloperator FNO with every setting stated explicitly (one output channel)."""
-    import torch.nn.functional as F
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from neuralop.models import FNO
+        from neuralop.models import FNO  # lazy: neuralop loads slowly and imports wandb; only the reference FNO and checkpoint conversion need it
 
     return FNO(
         n_modes=(int(config.n_modes),),
@@ -244,8 +246,6 @@ class NobleModel(nn.Module):
         (see :func:`noble.fast.runtime.precision`; reduced precisions only make a difference on GPUs, except
         bf16 autocast, which also runs on CPUs).
         """
-        from noble.fast.runtime import PRECISIONS, precision as precision_mode
-
         if engine not in ENGINES:
             raise ConfigError(f"unknown inference engine {engine!r}; choose one of {list(ENGINES)}")
         if precision not in PRECISIONS:

@@ -20,7 +20,7 @@ def _widgets_available() -> bool:
 def tqdm(*args: Any, **kwargs: Any):
     """A tqdm progress bar (same arguments as ``tqdm.tqdm``)."""
     if _widgets_available():
-        from tqdm.notebook import tqdm as widget
+        from tqdm.notebook import tqdm as widget  # lazy: the widget bar only inside a kernel with ipywidgets
 
         return widget(*args, **kwargs)
     stream = kwargs.get("file") or sys.stderr

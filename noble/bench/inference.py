@@ -14,11 +14,13 @@ import numpy as np
 import torch
 
 from noble.bench.timing import Timing, time_batches
+from noble.fast.fused import fused_voltage, triton_available
 from noble.fast.noble_model import accelerate
 from noble.fast.runtime import PRECISIONS, CudaGraphRunner, precision, synchronize
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.model import NobleModel
+
 
 __all__ = ["Variant", "default_variants", "make_predictor", "bench_variant", "relative_l2", "BenchInputs",
            "make_inputs", "PATHS"]
@@ -51,7 +53,6 @@ def default_variants(device: torch.device | str) -> list[Variant]:
     """CPU: reference and fast path in fp32.  GPU: also the fast path in TF32 and bf16, and the fused path
     when Triton is available."""
     if torch.device(device).type == "cuda":
-        from noble.fast.fused import triton_available
 
         variants = [Variant("neuralop", "fp32"), Variant("fast", "fp32"), Variant("fast", "tf32"),
                     Variant("fast", "bf16")]
@@ -101,7 +102,6 @@ def make_predictor(model: "NobleModel", variant: Variant,
     net = net.to(device).eval()
     pin = device.type == "cuda"
     if variant.path == "fused":  # embedded input -> mV
-        from noble.fast.fused import fused_voltage
 
         voltage = functools.partial(fused_voltage, net, mode=variant.precision)
     else:

@@ -11,19 +11,19 @@ from typing import Sequence
 
 import numpy as np
 
+from noble.data import load_cell
 from noble.data.registry import DEFAULT_CELL
+from noble.features.efel_features import spike_counts
+from noble.sim.dataset import simulate_chunk
+from noble.sim.engine import get_engine
 from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol
 
 
 def _bench_task(args: tuple) -> np.ndarray:
-    from noble.sim.dataset import simulate_chunk
-
     return simulate_chunk(args[0])
 
 
 def _simulate(engine: str, cell: str, root, hof: int, amplitudes: list[float], protocol: StepProtocol, workers: int):
-    from noble.sim.dataset import simulate_chunk
-
     tasks = [
         {"cell": cell, "root": None if root is None else str(root), "hof": hof, "amplitudes": [a], "engine": engine,
          "engine_options": {}, "protocol": protocol.as_dict()}
@@ -59,10 +59,6 @@ def bench_sim(
 
     Traces are HoF ``hof`` (default: the first train model) at ``amplitudes`` cycled to ``n_traces``.
     """
-    from noble.data import load_cell
-    from noble.features.efel_features import spike_counts
-    from noble.sim.engine import get_engine
-
     if n_traces < 1 or workers < 1:
         raise ValueError("n_traces and workers must be at least 1")
     c = load_cell(cell, root=root)

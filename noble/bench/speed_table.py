@@ -16,14 +16,27 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
-from noble.bench.inference import BenchInputs, Variant, bench_variant, default_variants, make_inputs, \
-    make_predictor, relative_l2
+from noble.bench.inference import (
+    BenchInputs,
+    Variant,
+    bench_variant,
+    default_variants,
+    make_inputs,
+    make_predictor,
+    relative_l2,
+)
+from noble.bench.simulators import bench_sim
 from noble.bench.table import add_speedups, make_row
+from noble.checkpoint import load_model
+from noble.data import load_cell
+from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate, cell_feature_table
 from noble.errors import NobleError
+from noble.model import NobleModel, model_profile
+from noble.sim import AMPLITUDE_RANGE, PAPER_PROTOCOL, decimate_traces, get_engine
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
-    from noble.model import NobleModel
+
 
 __all__ = ["BenchError", "BenchSettings", "QUICK", "untrained_model", "noble_rows", "pde_rows", "speed_table",
            "pde_reference"]
@@ -74,9 +87,6 @@ def available_devices(requested: Sequence[str]) -> list[str]:
 
 def untrained_model(cell: "Cell", profile: str, seed: int = 0) -> "NobleModel":
     """A randomly initialised NOBLE model of a named size with the paper's embedding, for timing."""
-    from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate, cell_feature_table
-    from noble.model import NobleModel, model_profile
-
     spec = EmbeddingSpec()
     table = cell_feature_table(cell, spec.features)
     train = [m.index for m in cell.models("train")]
@@ -88,8 +98,6 @@ def untrained_model(cell: "Cell", profile: str, seed: int = 0) -> "NobleModel":
 
 def pde_reference(cell: "Cell", inputs: BenchInputs, engine_name: str) -> np.ndarray:
     """PDE voltages ``[N, 8583]`` (mV) for the queries, simulated with ``engine_name`` and decimated."""
-    from noble.sim import PAPER_PROTOCOL, decimate_traces, get_engine
-
     engine = get_engine(engine_name)
     out = np.empty((len(inputs), PAPER_PROTOCOL.n_samples))
     amps = inputs.amplitudes_nA.numpy()
@@ -111,8 +119,6 @@ def _variants_for(device: str, batch: int) -> list[Variant]:
 def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None" = None,
                trained: bool = False) -> list[dict]:
     """NOBLE timing and accuracy rows for every device, variant and batch size."""
-    from noble.sim import AMPLITUDE_RANGE
-
     batches_for = {"cpu": settings.cpu_batches or settings.batches, "cuda": settings.batches}
     all_batches = tuple(batches_for["cpu"]) + tuple(settings.batches)
     if not all_batches or any(b < 1 for b in all_batches):
@@ -159,12 +165,6 @@ def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None"
 def pde_rows(cell: "Cell", settings: BenchSettings) -> list[dict]:
     """PDE rows from :func:`noble.bench.simulators.bench_sim`: every engine on one core (the first engine is the
     accuracy reference of the others), then Arbor on ``settings.workers`` cores."""
-    try:
-        from noble.bench.simulators import bench_sim
-    except ImportError as exc:  # pragma: no cover - depends on the installed simulators
-        raise BenchError(f"the PDE benchmark is unavailable: {exc}") from exc
-    from noble.sim import AMPLITUDE_RANGE
-
     rng = np.random.default_rng(settings.seed)
     amplitudes = [float(a) for a in rng.uniform(*AMPLITUDE_RANGE, size=settings.pde_traces)]
     engines = list(settings.engines)
@@ -192,11 +192,8 @@ def _pde_row(result: dict, reference: str = "") -> dict:
 def speed_table(settings: BenchSettings, model_dir: str | Path | None = None, include_pde: bool = True,
                 include_noble: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Every row of the speed table, speed-ups filled in."""
-    from noble.data import load_cell
-
     model = None
     if model_dir is not None:
-        from noble.checkpoint import load_model
 
         model = load_model(model_dir)
         if not model.cell:

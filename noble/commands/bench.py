@@ -1,6 +1,9 @@
 """``noble bench``: the paper's speed table (appendix E) on this machine; ``noble bench sim``: PDE part only."""
 from __future__ import annotations
 
+# Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
+# torch, the simulators or the pipeline; each command loads only what it runs.
+
 import argparse
 from dataclasses import replace
 from pathlib import Path

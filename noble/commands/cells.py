@@ -1,6 +1,9 @@
 """``noble cells``: the registered cells, their HoF models, split and cache location."""
 from __future__ import annotations
 
+# Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
+# torch, the simulators or the pipeline; each command loads only what it runs.
+
 import argparse
 from pathlib import Path
 

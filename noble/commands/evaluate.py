@@ -1,6 +1,9 @@
 """``noble evaluate``: voltage and eFEL feature errors of a trained model on a dataset (percent)."""
 from __future__ import annotations
 
+# Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
+# torch, the simulators or the pipeline; each command loads only what it runs.
+
 import argparse
 import json
 from pathlib import Path

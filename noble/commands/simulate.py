@@ -16,6 +16,9 @@ command resumes it.
 """
 from __future__ import annotations
 
+# Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
+# torch, the simulators or the pipeline; each command loads only what it runs.
+
 import argparse
 from pathlib import Path
 

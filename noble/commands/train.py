@@ -1,6 +1,9 @@
 """``noble train``: train a NOBLE model on a trace dataset (units: nA, mV, ms)."""
 from __future__ import annotations
 
+# Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
+# torch, the simulators or the pipeline; each command loads only what it runs.
+
 import argparse
 import json
 from pathlib import Path

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from noble.errors import DataError, DownloadError
@@ -114,8 +115,6 @@ def _step_window(stimulus: np.ndarray, start_index: int, amplitude: float | None
 
 def sweep_numbers(nwb_path: str | Path, stimulus_name: str = LONG_SQUARE) -> list[int]:
     """Sorted numbers of the sweeps whose ``aibs_stimulus_name`` equals ``stimulus_name``."""
-    import h5py
-
     path = Path(nwb_path)
     out = []
     with _open(path) as f:
@@ -130,8 +129,6 @@ def sweep_numbers(nwb_path: str | Path, stimulus_name: str = LONG_SQUARE) -> lis
 
 
 def _open(path: Path):
-    import h5py
-
     if not path.is_file():
         raise DataError(f"{path}: NWB file not found")
     try:
@@ -229,7 +226,7 @@ def prepare_allensdk() -> None:
 def _import_cell_types_cache():
     """``allensdk``'s CellTypesCache class, imported after :func:`prepare_allensdk`."""
     prepare_allensdk()
-    from allensdk.core.cell_types_cache import CellTypesCache
+    from allensdk.core.cell_types_cache import CellTypesCache  # lazy: optional: allensdk installs with --no-deps and serves only Allen downloads
 
     return CellTypesCache
 

@@ -1,6 +1,7 @@
 """Loading a cell package into typed objects."""
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +85,6 @@ def _missing_package_message(name: str, root: Path) -> str:
 
 def read_computed_features(path: Path) -> dict[int, dict[str, float]]:
     """``{global index: {"slope": s_thr (Hz/nA), "intercept": I_thr (nA)}}`` from a ``noble features --fi`` table."""
-    import csv
-
     if not path.is_file():
         raise DataError(f"{path}: computed feature table not found (rerun `noble features --fi --cell ...`)")
     out: dict[int, dict[str, float]] = {}

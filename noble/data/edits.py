@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from noble.data.params import ModelParameters
 
 
-
 def interpolate_parameters(a: "ModelParameters", b: "ModelParameters", alpha: float) -> "ModelParameters":
     """Parameters ``(1 - alpha) * a + alpha * b``, value by value (both models must set the same parameters)."""
     if not 0.0 <= alpha <= 1.0:

@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from noble.progress import tqdm
-
-from noble.jsonfile import read_json_file
 from noble.data.checksums import CHUNK_SIZE, sha256_file
 from noble.data.registry import CELLS, cell_spec, package_dir
 from noble.errors import ChecksumError, DataError, DownloadError
+from noble.jsonfile import read_json_file
 from noble.paths import data_dir
+from noble.progress import tqdm
 
 #: Folder of the committed manifests.
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"

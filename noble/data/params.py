@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from noble.jsonfile import read_json_file
 from noble.errors import DataError, UnknownMechanismError
+from noble.jsonfile import read_json_file
 
 #: Membrane mechanisms noble can simulate, with the parameters a model file may set on each.
 KNOWN_MECHANISMS: Mapping[str, frozenset[str]] = {

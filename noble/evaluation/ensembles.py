@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from noble.progress import tqdm
+from scipy.spatial import Delaunay
 
 from noble.embedding import EmbeddingError
+from noble.features.efel_features import spike_counts
 from noble.model import NobleModel
+from noble.progress import tqdm
 
 #: Radius (scaled feature units) of the neighbourhood sampled around a test HoF model; the paper does not
 #: give its value. 0.1 is 1/30 of the [0.5, 3.5] range, i.e. about 0.4 pA in I_thr and 3.5 Hz/nA in s_thr
@@ -49,8 +51,6 @@ def fi_curves(
     spikes are counted by eFEL inside the stimulus window. ``engine``: ``"fast"`` or ``"reference"`` (``None``:
     the default of :meth:`NobleModel.predict`, the fast path).
     """
-    from noble.features.efel_features import spike_counts
-
     amps = np.asarray(amplitudes_nA, dtype=float)
     if (features is None) == (hofs is None):
         raise EmbeddingError("give the models as either raw features [M, F] or HoF indices, not both")
@@ -95,8 +95,6 @@ def _engine(engine: str | None) -> dict[str, str]:
 
 def hull_samples(points: np.ndarray, n: int, seed: int = 0, max_tries: int = 1000) -> np.ndarray:
     """``n`` points uniform inside the convex hull of ``points`` [P, D] (rejection sampling in the bounding box)."""
-    from scipy.spatial import Delaunay
-
     pts = np.asarray(points, dtype=float)
     if pts.ndim != 2 or pts.shape[0] <= pts.shape[1]:
         raise EmbeddingError(f"need more than {pts.shape[-1]} points of dimension {pts.shape[-1]} for a hull, got {pts.shape}")

@@ -15,15 +15,18 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from noble.progress import tqdm
 
+from noble.checkpoint import load_model
 from noble.embedding import EmbeddingError
 from noble.evaluation.baselines import BaselineError, constant_rest, nearest_neighbour
 from noble.evaluation.features import ALL_FEATURES, SPIKE_FEATURE, TABLE1_FEATURES, account
 from noble.evaluation.metrics import relative_lp_error, summarize
+from noble.features.efel_features import extract_features
 from noble.model import NobleModel
+from noble.progress import tqdm
 from noble.spikes import FiringReport, firing_report, spike_counts, window_mask
-from noble.training.data import TraceDataset
+from noble.training.data import TraceDataset, read_dataset
+from noble.training.loop import load_split
 
 SET_NAMES = ("train_hofs_unseen_currents", "test_hofs")
 
@@ -46,8 +49,6 @@ def check_compatible(model: NobleModel, dataset: TraceDataset) -> None:
 
 def _features_in_chunks(voltage: np.ndarray, time: np.ndarray, start: float, end: float, desc: str,
                         progress: bool, chunk: int = 128) -> list[dict[str, float]]:
-    from noble.features.efel_features import extract_features
-
     rows: list[dict[str, float]] = []
     for i in tqdm(range(0, len(voltage), chunk), desc=desc, disable=not progress, leave=False):
         rows += extract_features(voltage[i:i + chunk], time, start, end, features=ALL_FEATURES)
@@ -217,10 +218,6 @@ def evaluate_directory(model_dir: str | Path, data: str | Path, train_data: str 
 
     ``train_data``: the model's training set, for the nearest-neighbour baseline (its training rows only).
     """
-    from noble.checkpoint import load_model
-    from noble.training.data import read_dataset
-    from noble.training.loop import load_split
-
     model = load_model(model_dir)
     dataset = read_dataset(data)
     split = load_split(model_dir)

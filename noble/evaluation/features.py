@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from noble.features.efel_features import extract_features
+
 SPIKE_FEATURE = "Spikecount"
 
 #: Features compared when both traces spike (paper Appendix B minus decay_time_constant and sag).
@@ -122,8 +124,6 @@ def feature_errors(
 
     ``true_rows`` may pass precomputed features of the true traces.
     """
-    from noble.features.efel_features import extract_features
-
     pred_rows = extract_features(pred_mV, time_ms, stim_start, stim_end, features=ALL_FEATURES)
     if true_rows is None:
         true_rows = extract_features(true_mV, time_ms, stim_start, stim_end, features=ALL_FEATURES)

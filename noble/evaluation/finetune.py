@@ -16,12 +16,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from noble.progress import tqdm
 
 from noble.model import NobleModel
+from noble.progress import tqdm
 from noble.training.data import TraceDataset
 from noble.training.losses import relative_l2_squared, relative_lp, sag_amplitude
-
 
 #: Traces whose true sag amplitude is below this (mV) are left out of the bounded sag error (and counted).
 MIN_SAG_MV = 0.1

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from noble.spikes import spike_counts, window_mask
 
@@ -43,8 +44,6 @@ class Variability:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation (average ranks for ties); ``nan`` when either is constant."""
-    from scipy.stats import spearmanr
-
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or np.all(a == a[0]) or np.all(b == b[0]):
         return float("nan")

@@ -16,7 +16,7 @@ __all__ = ["config_from_neuralop", "state_from_neuralop", "state_to_neuralop", "
 
 def find_neuralop_fno(module: nn.Module) -> nn.Module:
     """The ``neuralop.models.FNO`` inside ``module`` (``module`` itself when it is one)."""
-    from neuralop.models import FNO
+    from neuralop.models import FNO  # lazy: neuralop loads slowly and imports wandb; only the reference FNO and checkpoint conversion need it
 
     if isinstance(module, FNO):
         return module
@@ -33,9 +33,9 @@ def _require(condition: bool, setting: str, value: object) -> None:
 
 def config_from_neuralop(fno: nn.Module) -> FastFNOConfig:
     """Sizes of ``fno``; raises ``ValueError`` for any option whose forward pass FastFNO does not reproduce."""
-    from neuralop.layers.embeddings import GridEmbeddingND
-    from neuralop.layers.skip_connections import Flattened1dConv, SoftGating
-    from neuralop.layers.spectral_convolution import SpectralConv
+    from neuralop.layers.embeddings import GridEmbeddingND  # lazy: neuralop loads slowly and imports wandb; only the reference FNO and checkpoint conversion need it
+    from neuralop.layers.skip_connections import Flattened1dConv, SoftGating  # lazy: neuralop loads slowly and imports wandb; only the reference FNO and checkpoint conversion need it
+    from neuralop.layers.spectral_convolution import SpectralConv  # lazy: neuralop loads slowly and imports wandb; only the reference FNO and checkpoint conversion need it
 
     blocks = fno.fno_blocks
     _require(fno.n_dim == 1, "n_dim", fno.n_dim)
@@ -130,7 +130,7 @@ def state_to_neuralop(state: dict[str, torch.Tensor], config: FastFNOConfig) -> 
         "projection.fcs.1.bias": state["proj_b1"],
     }
     for i in range(config.n_layers):
-        blk = f"fno_blocks"
+        blk = "fno_blocks"
         out[f"{blk}.convs.{i}.weight.tensor"] = torch.view_as_complex(state["spectral_weight"][i].contiguous())
         out[f"{blk}.convs.{i}.bias"] = state["spectral_bias"][i].unsqueeze(-1)
         out[f"{blk}.fno_skips.{i}.conv.weight"] = state["skip_weight"][i].unsqueeze(-1)

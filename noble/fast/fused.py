@@ -55,7 +55,7 @@ def _pad(n: int) -> int:
 
 def _kernels():
     """The Triton kernels module, imported on first use (Triton is optional)."""
-    from noble.fast import _triton_kernels
+    from noble.fast import _triton_kernels  # lazy: needs Triton, which is optional
 
     return _triton_kernels
 

@@ -20,6 +20,7 @@ from noble.fast.padding import pad_to
 if TYPE_CHECKING:  # pragma: no cover
     from noble.model import NobleModel
 
+
 __all__ = ["FastNoble", "accelerate", "optimizer_state_from_neuralop", "optimizer_state_to_neuralop"]
 
 

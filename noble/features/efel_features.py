@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import efel
 import numpy as np
 
 from noble.errors import NobleError
@@ -59,8 +60,6 @@ def _as_traces(voltage: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _check_names(features: Sequence[str]) -> tuple[str, ...]:
-    import efel
-
     names = tuple(features)
     known = set(efel.get_feature_names())
     unknown = [n for n in names if n not in known]
@@ -89,8 +88,6 @@ def extract_features(
 
     ``stim_start``/``stim_end`` (ms) bound the step; one dict per trace, keys in the order of ``features``.
     """
-    import efel
-
     v, t = _as_traces(voltage, time)
     names = _check_names(features)
     if not (stim_start < stim_end):

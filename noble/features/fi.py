@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from noble.sim.engine import Engine
     from noble.sim.protocol import StepProtocol
 
+
 #: Default width (nA) of the supra-threshold window in which s_thr is fitted.
 SLOPE_SPAN = 0.05
 

@@ -15,8 +15,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
+from noble.data import load_cell
 from noble.features.fi import threshold_and_slope
+from noble.progress import tqdm
+from noble.sim import get_engine
+from noble.sim.protocol import StepProtocol
 
 #: Protocol for F-I analysis: the paper's step (15-415 ms) from rest; the trace can end with the step.
 FI_T_STOP = 415.0
@@ -29,8 +34,6 @@ COLUMNS = (
 
 def fi_protocol():
     """The paper's step protocol, stopped at the end of the step (415 ms)."""
-    from noble.sim.protocol import StepProtocol
-
     return StepProtocol(t_stop=FI_T_STOP, n_samples=int(FI_T_STOP / 0.06))
 
 
@@ -45,10 +48,6 @@ def read_table(path: str | Path) -> list[dict[str, float | str]]:
 
 def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor", hofs=None, progress: bool = True) -> Path:
     """Compute I_thr and s_thr for the HoF models of a cell (all by default) and write/extend the CSV ``out``."""
-    from tqdm import tqdm
-
-    from noble.data import load_cell
-    from noble.sim import get_engine
 
     cell = load_cell(cell_name, root=root)
     eng = get_engine(engine)
@@ -76,8 +75,6 @@ def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor
 
 def summarize(rows, experimental_slope: float = 380.7, experimental_intercept: float = 0.02) -> dict[str, float]:
     """Spearman correlations and scale ratios of ours against the published and experimental values."""
-    from scipy.stats import spearmanr
-
     thr = np.array([r["I_thr_nA"] for r in rows], float)
     slope = np.array([r["s_thr_Hz_per_nA"] for r in rows], float)
     pub_i = np.array([r["published_intercept_nA"] for r in rows], float)

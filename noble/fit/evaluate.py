@@ -5,6 +5,8 @@ Units: currents nA, voltages mV, times ms. Everything a worker process needs tra
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -13,8 +15,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from noble.data import HofModel
+from noble.data.params import parse_model_parameters
+from noble.features import extract_features
 from noble.fit.parameters import ModelTemplate, ParameterSpace
 from noble.fit.targets import MAX_SCORE, FitTargets
+from noble.sim import StepProtocol, get_engine
+from noble.sim.engine import ENGINES
 
 #: Name given to the model of an individual in messages (it has no file until it enters the hall of fame).
 INDIVIDUAL_SOURCE = Path("<fit individual>")
@@ -46,8 +53,6 @@ class FitProtocol:
 
     def step_protocol(self):
         """The engine's :class:`noble.sim.StepProtocol` (raw samples, no decimation)."""
-        from noble.sim import StepProtocol
-
         n_raw = int(round(self.t_stop / self.dt))
         return StepProtocol(
             t_stop=self.t_stop,
@@ -109,17 +114,11 @@ class Evaluation:
 
 @lru_cache(maxsize=4)
 def _engine(name: str, options: tuple[tuple[str, Any], ...]):
-    from noble.sim import get_engine
-
     return get_engine(name, **dict(options))
 
 
 def engine_options(name: str, protocol: FitProtocol, extra: Mapping[str, Any] | None = None) -> tuple:
     """Constructor options of an engine: the protocol's ``discretization`` where the engine takes one."""
-    import importlib
-    import inspect
-
-    from noble.sim.engine import ENGINES
 
     options = dict(extra or {})
     if name in ENGINES:
@@ -140,16 +139,11 @@ def get_fit_engine(name: str, protocol: FitProtocol, extra: Mapping[str, Any] | 
 
 def hof_model_from_json(raw: Mapping[str, Any], cell: str, path: Path = INDIVIDUAL_SOURCE, index: int = 0):
     """A :class:`noble.data.HofModel` (no published features) from a model JSON."""
-    from noble.data import HofModel
-    from noble.data.params import parse_model_parameters
-
     return HofModel(cell, None, index, index, Path(path), parse_model_parameters(raw, Path(path)), {})
 
 
 def simulate_features(setup: StageSetup, raw: Mapping[str, Any]) -> dict[str, float]:
     """Features (``<step>.<eFEL name>`` -> value, NaN when absent) of a model JSON on the target steps."""
-    from noble.features import extract_features
-
     steps = setup.targets.steps
     engine = get_fit_engine(setup.engine, setup.protocol, setup.engine_options)
     protocol = setup.protocol.step_protocol()

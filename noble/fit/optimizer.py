@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from noble.fit.errors import FitError
+from noble.progress import tqdm
 
 CHECKPOINT_FORMAT = "noble-fit-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -124,7 +125,7 @@ class _Rng:
 
 
 def _deap_classes(n_objectives: int):
-    from deap import base
+    from deap import base  # lazy: fit-only dependency, loaded when a fit runs
 
     fitness = type("FitFitness", (base.Fitness,), {"weights": (-1.0,) * n_objectives})
 
@@ -138,13 +139,13 @@ def _deap_classes(n_objectives: int):
 
 
 def _toolbox(settings: EvolutionSettings):
-    from deap import base, tools
+    from deap import base, tools  # lazy: fit-only dependency, loaded when a fit runs
 
     tb = base.Toolbox()
     tb.register("mate", tools.cxSimulatedBinaryBounded, eta=settings.eta, low=0.0, up=1.0)
     tb.register("mutate", tools.mutPolynomialBounded, eta=settings.eta, low=0.0, up=1.0, indpb=settings.indpb)
     if settings.algorithm == "ibea":
-        from bluepyopt.deapext.tools import selIBEA
+        from bluepyopt.deapext.tools import selIBEA  # lazy: fit-only dependency, loaded when a fit runs
 
         tb.register("select", selIBEA)
     else:
@@ -214,8 +215,6 @@ def evolve(
     ``identity`` (JSON-able) is stored in the checkpoint; resuming with a different one is an error.
     ``on_generation(name, generation, history_row)`` is called after each generation's checkpoint is written.
     """
-    from noble.progress import tqdm
-
     if n_genes < 1:
         raise FitError(f"stage {name}: no free parameters")
     if not objectives:
@@ -321,6 +320,6 @@ def evolve(
 
 def _vary(parents, toolbox, settings: EvolutionSettings):
     """BluePyOpt's offspring step: DEAP ``varAnd`` (crossover of pairs, then mutation) on clones."""
-    from deap import algorithms
+    from deap import algorithms  # lazy: fit-only dependency, loaded when a fit runs
 
     return algorithms.varAnd(parents, toolbox, settings.cxpb, settings.mutpb)

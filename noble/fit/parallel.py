@@ -59,7 +59,7 @@ class DaskMapper(Mapper):
 
     def __init__(self, address: str):
         try:
-            from distributed import Client
+            from distributed import Client  # lazy: dask.distributed is needed only with a scheduler address
         except ImportError as exc:  # pragma: no cover - distributed is a base requirement
             raise FitError(f"--scheduler needs the `distributed` package: {exc}") from None
         try:
@@ -69,7 +69,7 @@ class DaskMapper(Mapper):
         self.description = f"Dask scheduler {address}"
 
     def map(self, fn, items, on_done=None) -> list:
-        from distributed import as_completed as dask_completed
+        from distributed import as_completed as dask_completed  # lazy: dask.distributed is needed only with a scheduler address
 
         futures = self._client.map(fn, list(items), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}

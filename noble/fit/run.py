@@ -23,9 +23,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from noble.data.fitted import RESULT_FILE as _FIT_RESULT_FILE, load_fitted_models as _load_fitted, read_fit_info
+from noble.data import Cell, load_cell
+from noble.data.allen import allen_cache_dir
+from noble.data.fitted import RESULT_FILE as _FIT_RESULT_FILE
+from noble.data.fitted import load_fitted_models as _load_fitted
+from noble.data.fitted import read_fit_info
 from noble.fit.errors import FitError
-from noble.fit.evaluate import StageSetup, evaluate
+from noble.fit.evaluate import StageSetup, evaluate, get_fit_engine
 from noble.fit.optimizer import EvolutionSettings, Scored, StageOutcome, evolve
 from noble.fit.parallel import make_mapper
 from noble.fit.parameters import ModelTemplate, ParameterSpace, prior_space
@@ -75,8 +79,6 @@ class FitResult:
 
 
 def _resolve_cell(cell, root):
-    from noble.data import Cell, load_cell
-
     return cell if isinstance(cell, Cell) else load_cell(str(cell), root=root)
 
 
@@ -165,8 +167,6 @@ def run_fit(
     Re-running with the same arguments resumes from the checkpoints in ``out_dir``. ``workers`` (default: the
     profile's) local processes score individuals, or a Dask cluster when ``scheduler`` is an address.
     """
-    from noble.fit.evaluate import get_fit_engine
-
     started = time.perf_counter()
     cell = _resolve_cell(cell, root)
     profile = get_fit_profile(profile) if isinstance(profile, str) else profile
@@ -265,8 +265,6 @@ def run_fit(
 
 def resolve_targets(cell, targets: FitTargets | str = "auto") -> FitTargets:
     """The fit targets of a cell for ``"table"``, ``"allen"`` or ``"auto"`` (see :func:`run_fit`)."""
-    from noble.data.allen import allen_cache_dir
-
     if isinstance(targets, FitTargets):
         return targets
     if targets not in ("auto", "table", "allen"):
@@ -300,7 +298,7 @@ def _read_info(out: Path) -> dict[str, Any]:
 
 def load_fit_result(out_dir: str | Path) -> FitResult:
     """Read a finished fit folder written by :func:`run_fit`."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (a slow import) only builds a display table here
 
     out = Path(out_dir)
     info = _read_info(out)

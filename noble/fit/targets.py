@@ -19,6 +19,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from noble.data.allen import allen_cache_dir, read_long_square_sweeps
+from noble.features import extract_features
 from noble.fit.errors import FitError
 
 #: The steps of the experimental feature tables (Long Square sweeps of 1 s), with their amplitudes in nA.
@@ -236,8 +238,6 @@ def sweep_targets(
     (the upstream rule), floored as in :data:`SD_RULE`; with one sweep the sd follows :data:`SD_RULE`.
     ``features`` maps step -> eFEL names (default: the feature names of the cell tables).
     """
-    from noble.features import extract_features
-
     amplitudes = dict(DEFAULT_STEP_AMPLITUDES if amplitudes is None else amplitudes)
     features = dict(TABLE_FEATURES if features is None else features)
     targets = []
@@ -297,8 +297,6 @@ TABLE_FEATURES: dict[str, tuple[str, ...]] = {
 
 def cached_allen_nwb(cell, cache: str | Path | None = None) -> Path | None:
     """The cell's Allen NWB file when it is already in the Allen cache (nothing is downloaded), else None."""
-    from noble.data.allen import allen_cache_dir
-
     folder = Path(cache) if cache is not None else allen_cache_dir()
     path = folder / f"specimen_{cell.spec.specimen_id}" / "ephys.nwb"
     return path if path.is_file() else None
@@ -306,8 +304,6 @@ def cached_allen_nwb(cell, cache: str | Path | None = None) -> Path | None:
 
 def allen_targets(cell, nwb: str | Path, amplitudes: Mapping[str, float] | None = None) -> FitTargets:
     """Targets of a cell from its Allen NWB file (its Long Square sweeps)."""
-    from noble.data.allen import read_long_square_sweeps
-
     sweeps = read_long_square_sweeps(nwb)
     targets = sweep_targets(sweeps, [m.features for m in cell.hof_models], amplitudes, source=str(nwb))
     return with_threshold(targets, cell.experimental_features.get("intercept"))

@@ -83,7 +83,7 @@ def load_mechanism_set(mset: MechanismSet, cache_root: str | Path | None = None)
             "run it in a new Python process"
         )
     library = compile_mechanisms(mset.source, cache_root)
-    from neuron import h
+    from neuron import h  # lazy: NEURON is an optional engine and loads compiled mechanisms on import
 
     foreign = sorted(n for n in mset.names if _is_defined(h, n))
     if foreign:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from noble.pipeline.layout import RunLayout
     from noble.pipeline.profiles import Profile
 
+
 #: The embedded feature sets of Table 1 (noble feature names, in the recorded order).
 TABLE1_FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     (), ("slope",), ("intercept",), ("slope", "intercept"), ("slope", "intercept", "depol.AHP_depth"),

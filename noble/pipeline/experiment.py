@@ -16,11 +16,12 @@ from noble.checkpoint import load_model
 from noble.data.allen import allen_cache_dir, long_square_sweeps, read_long_square_sweeps
 from noble.errors import AnalysisError
 from noble.features import extract_features
-from noble.pipeline.cache import weights_sha, cached_json, signature_of
+from noble.pipeline.cache import cached_json, signature_of, weights_sha
 from noble.pipeline.fi_curves import nearest_index, pde_traces
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
+
 
 #: The depolarising amplitude (nA) at which the paper's notebook compares ensembles with the experiment.
 EXPERIMENT_DEPOL_NA = 0.18

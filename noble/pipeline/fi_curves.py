@@ -15,11 +15,12 @@ from noble.checkpoint import load_model
 from noble.errors import AnalysisError
 from noble.evaluation import fi_curves
 from noble.features.fi import firing_rates
-from noble.pipeline.cache import prediction_signature, cached_arrays
+from noble.pipeline.cache import cached_arrays, prediction_signature
 from noble.training.data import read_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
+
 
 #: Amplitudes (nA) of the paper's trace panels.
 TRACE_AMPLITUDES: tuple[float, float] = (0.1, -0.11)

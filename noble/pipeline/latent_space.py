@@ -21,7 +21,7 @@ from noble.evaluation import (
     to_raw,
     train_embeddings,
 )
-from noble.pipeline.cache import weights_sha, cached_arrays
+from noble.pipeline.cache import cached_arrays, weights_sha
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell

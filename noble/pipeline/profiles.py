@@ -101,7 +101,7 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 def default_profile() -> str:
     """``paper`` when a CUDA GPU is present, else ``laptop``."""
     try:
-        import torch
+        import torch  # lazy: torch (a slow import) only to ask whether a GPU is present
 
         return "paper" if torch.cuda.is_available() else "laptop"
     except ImportError:  # pragma: no cover - torch is a hard requirement

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from noble.pipeline.status import record_model_results
 from noble.plotting.tables import PAPER_TABLE2, PAPER_VIP, TABLE1_COLUMNS
 
 #: The paper's final PVALB model on the unseen currents of the train HoF models (Sec. 4.2 text), percent.
@@ -109,8 +110,6 @@ def trace_accounting(metrics: Mapping[str, Any]) -> pd.DataFrame:
 
 def record_main_status(results_dir, profile: str, cell: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """Record the status of the items that show the main model (from its metrics); returns them by item."""
-    from noble.pipeline.status import record_model_results
-
     ref = {name: dict(numbers) for name, (_, numbers) in paper_reference(cell).items()}
     sets = metrics.get("sets", {})
     unseen = {"unseen currents": sets.get("train_hofs_unseen_currents", {})}

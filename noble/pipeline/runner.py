@@ -3,18 +3,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
+
+from noble.data.registry import CELLS, DEFAULT_CELL
 from noble.errors import NobleError
 from noble.hashing import sha256_bytes
-from noble.pipeline.layout import RunLayout, figures_dir, work_dir
+from noble.paths import project_root
+from noble.pipeline.layout import FIGURES_DIR_ENV, RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
 from noble.pipeline.provenance import git_commit
-from noble.paths import project_root
+from noble.pipeline.status import collect, render_markdown, replace_readme_block
+from noble.pipeline.steps import output_dir
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
 #: Arguments of every notebook kernel: only errors in the kernel's own log (no TCP-transport warning per notebook).
@@ -64,7 +70,6 @@ def _file_sha256(path: Path) -> str | None:
 def _data_card_sha256(path: Path) -> str | None:
     if not path.is_file():
         return None
-    import h5py
 
     with h5py.File(path, "r") as f:
         card = f.attrs.get("data_card")
@@ -76,8 +81,6 @@ def _data_card_sha256(path: Path) -> str | None:
 def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: Path, base: Path) -> Path:
     """``manifest.json`` in ``out_dir``: profile, commit, data and model card checksums (SHA-256 of each
     dataset's data card, of each model's ``model_card.json`` by tag), wall time per notebook, output files."""
-    from noble.data.registry import CELLS
-
     layout = RunLayout.for_run(profile, cell, base)
     other_cells = set(CELLS) - {cell}
     figures = sorted(
@@ -124,9 +127,6 @@ def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: 
 def default_figures_root(profile: str) -> Path:
     """Where a run's figures go by default: the committed ``figures/`` (or $NOBLE_FIGURES_DIR), except for the
     ``quick`` profile, whose figures prove plumbing only and go to ``build/figures-quick``."""
-    import os
-
-    from noble.pipeline.layout import FIGURES_DIR_ENV
 
     if profile == "quick" and not os.environ.get(FIGURES_DIR_ENV):
         return project_root() / "build" / "figures-quick"
@@ -170,10 +170,8 @@ def run_pipeline(
     ``papermill.execute_notebook`` (same arguments), e.g. in tests. With ``stream_output`` the cells' output
     (progress lines included) is streamed to the log while a notebook runs.
     """
-    from noble.pipeline.steps import output_dir
-
     if execute is None:
-        import papermill
+        import papermill  # lazy: papermill (a slow import) only when notebooks run
 
         execute = papermill.execute_notebook
     get_profile(profile)  # validates the name
@@ -243,9 +241,6 @@ def _outputs_intact(outputs: dict[str, str], out_root: Path) -> bool:
 def write_status(profile: str, cell: str, out_dir: Path, base: Path, update_readme: bool = False) -> Path:
     """``status.json`` and ``status.md`` in ``out_dir`` from the statuses the notebooks recorded; with
     ``update_readme`` also the README's status table (only for the committed figures of the PVALB cell)."""
-    from noble.data.registry import DEFAULT_CELL
-    from noble.pipeline.status import collect, render_markdown, replace_readme_block
-
     layout = RunLayout.for_run(profile, cell, base)
     rows = collect(layout.results_dir, out_dir, profile)
     commit = git_commit()

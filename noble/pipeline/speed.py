@@ -7,9 +7,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import torch
+
 from noble.bench.speed_table import BenchSettings, speed_table
 from noble.bench.table import read_csv, write_csv
-from noble.pipeline.cache import weights_sha, signature_of
+from noble.pipeline.cache import signature_of, weights_sha
 from noble.pipeline.profiles import analysis_settings
 from noble.pipeline.status import Status, record
 
@@ -49,8 +51,6 @@ def speed_rows_cached(profile: "Profile", cell: str, results_dir: Path, model_di
     profile) unless ``model_dir`` is given; see :mod:`noble.bench`. Batch sizes are the settings'
     ``gpu_batches`` when a GPU is present (the paper's batch 1000 included), else ``cpu_batches``.
     """
-    import torch
-
     speed = dict(analysis_settings(profile).speed)
     cpu_batches, gpu_batches = speed.pop("cpu_batches"), speed.pop("gpu_batches")
     gpu = torch.cuda.is_available()

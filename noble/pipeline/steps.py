@@ -17,6 +17,7 @@ for an added package its descriptor's ``settings``).
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -25,12 +26,28 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import h5py
 import numpy as np
 
+from noble.checkpoint import build_card, load_model, save_model
+from noble.data import load_cell
+from noble.data.fetch import cache_status, fetch_cell
+from noble.data.registry import DEFAULT_CELL, cell_spec
 from noble.errors import NobleError
+from noble.evaluation import SagFinetuneConfig, evaluate_model, finetune_sag, negative_step_rows, sag_metrics
+from noble.fit import FitError, load_fit_result, run_fit
 from noble.hashing import sha256_file
+from noble.paths import shared_data_dir
 from noble.pipeline.layout import RunLayout
+from noble.pipeline.layout import figures_dir as default_figures_dir
 from noble.pipeline.profiles import Profile, get_profile
+from noble.pipeline.provenance import git_commit
+from noble.plotting.style import set_provenance
+from noble.sim.dataset import generate_dataset, grid_plan, sampled_plan
+from noble.sim.dataset import read_dataset as read_sim
+from noble.training import load_config, read_dataset, train
+from noble.training.data import TraceDataset, write_dataset
+from noble.training.loop import load_split
 
 #: The VIP cell of the paper's second experiment.
 VIP_CELL = "human_vip_685806972"
@@ -80,9 +97,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def run_settings(profile: str, cell: str, work_dir: str | Path | None = None) -> tuple[Profile, RunLayout]:
     """The profile and the (created) run folder of one notebook run; ``work_dir`` None: $NOBLE_WORK_DIR/default."""
-    from noble.pipeline.provenance import git_commit
-    from noble.plotting.style import set_provenance
-
     prof = get_profile(profile)
     layout = RunLayout.for_run(prof.name, cell, Path(work_dir) if work_dir is not None else None)
     set_provenance(profile=prof.name, cell=cell, commit=git_commit())
@@ -94,9 +108,6 @@ def output_dir(figures_dir: str | Path | None, cell: str) -> Path:
 
     ``figures_dir`` None: :func:`noble.pipeline.layout.figures_dir` ($NOBLE_FIGURES_DIR or ``<repo>/figures``).
     """
-    from noble.data.registry import DEFAULT_CELL
-    from noble.pipeline.layout import figures_dir as default_figures_dir
-
     root = Path(figures_dir) if figures_dir is not None else default_figures_dir()
     out = root if cell == DEFAULT_CELL else root / cell
     out.mkdir(parents=True, exist_ok=True)
@@ -109,11 +120,6 @@ def ensure_cell(cell: str):
     Files are copied from the read-only reference copy ``../shared/data`` beside the checkout when present,
     else downloaded from the upstream sources pinned in the cell's manifest (into :func:`noble.paths.data_dir`).
     """
-    from noble.data import load_cell
-    from noble.data.fetch import cache_status, fetch_cell
-    from noble.data.registry import cell_spec
-    from noble.paths import shared_data_dir
-
     if cell_spec(cell).user_package:  # added with `noble cells add`: already in the data cache
         return load_cell(cell)
     _, present, listed = cache_status(cell)
@@ -142,8 +148,6 @@ def hof_pools(profile: Profile | str, cell: str) -> tuple[tuple[int, ...], tuple
 
 def ensure_fit(profile: Profile | str, cell: str, layout: RunLayout):
     """Run (or resume, or reuse) the profile's two-stage HoF fit into ``layout.fit_dir``; a :class:`FitResult`."""
-    from noble.fit import FitError, load_fit_result, run_fit
-
     prof = _as_profile(profile)
     ensure_cell(cell)
     out = layout.fit_dir
@@ -170,8 +174,6 @@ def dataset_plans(profile: Profile | str, cell: str) -> dict[str, Any]:
     * ``test_hofs``: as many amplitudes per held-out test HoF model;
     * ``fi_grid``: every train and test HoF at every amplitude of the profile's F-I grid.
     """
-    from noble.sim.dataset import grid_plan, sampled_plan
-
     prof = _as_profile(profile)
     train, test = hof_pools(prof, cell)
     options = {"discretization": prof.discretization}
@@ -188,8 +190,6 @@ def dataset_plans(profile: Profile | str, cell: str) -> dict[str, Any]:
 
 
 def _dataset_plan_sha(path: Path) -> str | None:
-    import h5py
-
     try:
         with h5py.File(path, "r") as fh:
             value = fh.attrs.get("plan_sha256")
@@ -204,11 +204,6 @@ def _simulate(out: Path, plan, workers: int) -> Path:
     The simulator writes its own HDF5 layout (resumable, in ``<out>.sim.h5``); it is converted once into the
     layout :func:`noble.training.read_dataset` reads, keeping its data card, then removed.
     """
-    import h5py
-
-    from noble.sim.dataset import generate_dataset, read_dataset as read_sim
-    from noble.training.data import write_dataset
-
     fingerprint = plan.fingerprint()
     if out.is_file() and _dataset_plan_sha(out) == fingerprint:
         return out
@@ -276,8 +271,6 @@ CELL_SETTINGS = ("amplitude_frequencies", "epoch_scale", "plateau_factor")
 
 def cell_settings(cell: str) -> dict[str, Any]:
     """The training settings of a cell (its registry entry or package descriptor); unknown keys are an error."""
-    from noble.data.registry import cell_spec
-
     settings = dict(cell_spec(cell).settings)
     unknown = sorted(set(settings) - set(CELL_SETTINGS))
     if unknown:
@@ -290,8 +283,6 @@ def model_config(profile: Profile | str, cell: str, features: Sequence[str] | No
 
     ``features`` replaces the embedded neuron features (names of the cell's per-HoF feature table, in order).
     """
-    from noble.training import load_config
-
     prof = _as_profile(profile)
     cfg = load_config(prof.model_profile)
     emb = cfg.embedding
@@ -315,8 +306,6 @@ def model_config(profile: Profile | str, cell: str, features: Sequence[str] | No
 
 
 def _finetune_config(profile: Profile, finetune: Any):
-    from noble.evaluation import SagFinetuneConfig
-
     if isinstance(finetune, SagFinetuneConfig):
         return finetune
     if finetune is True:
@@ -337,8 +326,6 @@ def _finetune_config(profile: Profile, finetune: Any):
 
 def _subset_rows(dataset, n: int):
     """The first ``n`` traces of a dataset (its rows are in random order, so this is a random subset)."""
-    from noble.training.data import TraceDataset
-
     if n < 1 or n > len(dataset):
         raise PipelineError(f"n_train_samples must be in 1..{len(dataset)} (the traces of {dataset.path}), not {n}")
     return TraceDataset(
@@ -378,8 +365,6 @@ def ensure_model(
     ``finetune``: sag fine-tuning (Table 3; a :class:`noble.evaluation.SagFinetuneConfig` or a mapping of its
     fields) of the model the other arguments describe, trained first under tag ``main`` (or ``<tag>-base``).
     """
-    from noble.training import read_dataset, train
-
     prof = _as_profile(profile)
     tag = _check_tag(tag)
     if finetune is not None:
@@ -397,8 +382,6 @@ def ensure_model(
         raise PipelineError(f"n_train_samples must be a positive integer, not {n_train_samples!r}")
     data_path = ensure_dataset(prof, cell, layout, "train")
     if train_hofs is not None:
-        from noble.sim.dataset import sampled_plan
-
         plan = sampled_plan(cell, n_train_samples or prof.n_train_samples, TRAIN_SEED, hofs=use_train,
                             engine_options={"discretization": prof.discretization})
         data_path = _simulate(layout.data_dir / f"train_{tag}.h5", plan, prof.workers)
@@ -442,8 +425,6 @@ def ensure_model(
 def _note_main_model(tag: str, out: Path) -> None:
     """Record the main model's card checksum in the provenance of the figures saved from now on."""
     if tag == "main" and (out / "model_card.json").is_file():
-        from noble.plotting.style import set_provenance
-
         set_provenance(main_model_card_sha256=sha256_file(out / "model_card.json"))
 
 
@@ -467,8 +448,6 @@ def pretrained_dir(profile: str, cell: str, tag: str) -> Path:
 def _use_pretrained(profile: str, cell: str, tag: str, signature: Mapping[str, Any], dataset, out: Path) -> bool:
     """Copy shipped weights into ``out`` when they were trained with exactly this signature (configuration, data
     card, HoF split) and their card matches the dataset's grid; ``False`` when there are none or they differ."""
-    from noble.checkpoint import load_model
-
     src = pretrained_dir(profile, cell, tag)
     info = _read_json(src / SIGNATURE_FILE)
     if info is None or info.get("signature") != signature:
@@ -504,8 +483,6 @@ def ship_pretrained(model_dir: str | Path, profile: str, cell: str, tag: str) ->
 
 def _concat(a, b):
     """Two trace datasets on the same grid as one (rows of ``a`` first)."""
-    from noble.training.data import TraceDataset
-
     a.template.check_matches(b.template, str(b.path))
     return TraceDataset(
         a.path, np.concatenate([a.voltage, b.voltage]), np.concatenate([a.amplitude, b.amplitude]),
@@ -516,12 +493,6 @@ def _concat(a, b):
 
 def _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_samples, finetune) -> Path:
     """Sag fine-tuning of a trained model on the negative steps of its training set (paper Table 3)."""
-    import csv
-
-    from noble.checkpoint import build_card, load_model, save_model, sha256_file
-    from noble.evaluation import finetune_sag, negative_step_rows, sag_metrics
-    from noble.training import read_dataset
-
     config = _finetune_config(prof, finetune)
     plain = features is None and train_hofs is None and n_train_samples is None
     base_tag = "main" if plain else f"{tag}-base"
@@ -570,11 +541,6 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
     "test_hofs": {...}}}``; each set as :func:`noble.evaluation.evaluate_model` reports it (``table1_pct``:
     voltage and the Table 1 features). The model must exist (:func:`ensure_model`) unless ``tag`` is ``main``.
     """
-    from noble.checkpoint import load_model
-    from noble.evaluation import evaluate_model
-    from noble.training import read_dataset
-    from noble.training.loop import load_split
-
     prof = _as_profile(profile)
     tag = _check_tag(tag)
     model_dir = layout.model_dir / tag

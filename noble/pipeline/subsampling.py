@@ -113,7 +113,7 @@ def subsampling_cached(cell: "Cell", hofs: Sequence[int], amplitudes_nA: Sequenc
 
 def subsampling_summary(result: Mapping[str, Any], factor: int = 3) -> "Any":
     """A DataFrame: per feature, the mean subsampling error (%) of each strategy at ``factor`` and the HoF-experiment gap."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (a slow import) only builds a display table here
 
     if factor not in result["factors"]:
         raise AnalysisError(f"factor {factor} was not analysed (factors: {result['factors']})")

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Polygon
+from scipy.spatial import ConvexHull
 
 from noble.data.swc import AXON, SOMA, SwcTable
 from noble.plotting.style import COLORS
@@ -169,8 +170,6 @@ def fig_amplitude_distribution(
 
 def convex_hull_polygon(points: np.ndarray) -> np.ndarray:
     """Vertices ``[V, 2]`` of the convex hull of 2-D ``points``, in counter-clockwise order."""
-    from scipy.spatial import ConvexHull
-
     pts = np.asarray(points, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3:
         raise ValueError(f"need at least 3 points in 2-D for a hull, got shape {pts.shape}")

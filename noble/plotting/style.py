@@ -1,6 +1,7 @@
 """One figure style for every plot: paper-like fonts, colours per data source, PNG + PDF output."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -34,7 +35,7 @@ RC = {
 
 def _in_notebook_kernel() -> bool:
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # lazy: only meaningful inside a notebook kernel
     except ImportError:  # pragma: no cover - IPython ships with the notebook stack
         return False
     shell = get_ipython()
@@ -48,7 +49,7 @@ def apply_style() -> None:
     ``MPLBACKEND=Agg`` is set for headless runs (``make``).
     """
     if _in_notebook_kernel():
-        from IPython import get_ipython
+        from IPython import get_ipython  # lazy: only meaningful inside a notebook kernel
 
         get_ipython().run_line_magic("matplotlib", "inline")
     matplotlib.rcParams.update(RC)
@@ -90,9 +91,7 @@ def set_provenance(**values: str | None) -> dict[str, str]:
 
 def read_png_provenance(path: str | Path) -> dict[str, str]:
     """The provenance a PNG saved by :func:`save_figure` carries (empty when none)."""
-    import json
-
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow only when PNG metadata is written
 
     with Image.open(path) as img:
         text = img.info.get(PROVENANCE_KEY)
@@ -104,8 +103,6 @@ def save_figure(fig, name: str, out_dir: str | Path, formats: tuple[str, ...] = 
 
     PNG files carry :data:`PROVENANCE` as a JSON text chunk ``noble-provenance``, PDF files in their Subject.
     """
-    import json
-
     rasterize_dense_lines(fig)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

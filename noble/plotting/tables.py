@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from noble.plotting.style import save_figure
+
 #: Column order of Tables 1-2 and the metric key of each column in ``table1_pct`` dicts.
 TABLE1_COLUMNS: dict[str, str] = {
     "Voltage": "voltage",
@@ -154,8 +156,6 @@ def render_table(df: pd.DataFrame, title: str = "", fmt=format_pct, col_width: f
 
 def write_table(df: pd.DataFrame, name: str, out_dir: str | Path, title: str = "", fmt=format_pct) -> list[Path]:
     """``<name>.csv``, ``<name>.md`` and the rendered ``<name>.png``/``.pdf`` in ``out_dir``; returns the paths."""
-    from noble.plotting.style import save_figure
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv = out / f"{name}.csv"

@@ -29,6 +29,7 @@ from noble.sim.protocol import StepProtocol
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import HofModel, ModelParameters
 
+
 #: Model-file mechanism -> (catalogue mechanism, {model parameter: catalogue parameter}). Names not listed map
 #: to themselves; a parameter that is a catalogue *global* is set through the mechanism name (``mech/p=v``).
 MECHANISMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -58,7 +59,7 @@ SOMA_CENTER = '(on-components 0.5 (region "soma"))'
 
 def _arbor():
     try:
-        import arbor
+        import arbor  # lazy: Arbor loads only when this engine runs
     except ImportError as exc:  # pragma: no cover - arbor is a base requirement
         raise EngineUnavailableError(f"the arbor engine needs the `arbor` package: {exc}") from exc
     return arbor

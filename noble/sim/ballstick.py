@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from noble.sim.arbor_engine import run_cells
 from noble.sim.engine import ENGINES, EngineUnavailableError, UnknownEngineError
 from noble.sim.protocol import StepProtocol
 
@@ -59,9 +60,8 @@ BALL_AND_STICK = BallStick()
 
 def arbor_ballstick(spec: BallStick, amplitudes: Sequence[float], protocol: StepProtocol) -> np.ndarray:
     """Somatic voltage (mV) of the ball-and-stick in Arbor, ``[len(amplitudes), protocol.n_raw]``."""
-    import arbor
+    import arbor  # lazy: Arbor loads only when this engine runs
 
-    from noble.sim.arbor_engine import run_cells
 
     U = arbor.units
     tree = arbor.segment_tree()

@@ -20,19 +20,22 @@ import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import h5py
 import numpy as np
 
-from noble.version import __version__
-from noble.errors import DataError, NobleError
+from noble.data import load_cell
 from noble.data.fitted import load_fitted_models
+from noble.errors import DataError, NobleError
 from noble.hashing import canonical_json, sha256_file, sha256_text
+from noble.progress import tqdm
 from noble.sim.engine import DEFAULT_ENGINE, ENGINES, UnknownEngineError, get_engine
 from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol, check_amplitudes, decimate_traces
 from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler, sample_pairs
+from noble.version import __version__
 
 #: Traces simulated together in one task (all of one HoF model).
 DEFAULT_CHUNK = 8
@@ -104,9 +107,6 @@ class DatasetPlan:
 
 def _cell(name: str, root: str | Path | None, models_dir: str | Path | None = None):
     """The cell package ``name``; with ``models_dir``, its HoF models replaced by those of that fit folder."""
-    from dataclasses import replace
-
-    from noble.data import load_cell
 
     cell = load_cell(name, root=root)
     if models_dir is None:
@@ -300,7 +300,8 @@ def data_card(plan: DatasetPlan, engine: Mapping[str, Any], checksums: Mapping[s
 def _run_tasks(tasks: list[dict], pending: list[int], workers: int, scheduler: str | None, on_done) -> None:
     if scheduler:
         try:
-            from distributed import Client, as_completed as dask_completed
+            from distributed import Client  # lazy: dask.distributed is needed only with a scheduler address
+            from distributed import as_completed as dask_completed  # lazy: dask.distributed is needed only with a scheduler address
         except ImportError as exc:  # pragma: no cover - dask.distributed is a base requirement
             raise NobleError(f"--scheduler needs dask.distributed: {exc}") from exc
         try:
@@ -334,8 +335,6 @@ def generate_dataset(
     overwrite: bool = False,
 ) -> Path:
     """Simulate ``plan`` and write the HDF5 dataset ``out`` (resumable; see the module docstring)."""
-    import h5py
-    from tqdm import tqdm
 
     out = Path(out)
     if workers < 1:
@@ -476,8 +475,6 @@ JSON_ATTRS = ("engine_options", "protocol", "sampler", "checksums")
 @contextmanager
 def open_dataset(path: Path) -> Iterator[Any]:
     """Open an HDF5 dataset file for reading, checking it exists, is HDF5 and holds ``REQUIRED_DATASETS``."""
-    import h5py
-
     if not path.is_file():
         raise DataError(f"{path}: dataset file not found")
     try:

@@ -27,12 +27,14 @@ import numpy as np
 
 from noble.errors import DataError, UnknownMechanismError
 from noble.mechanisms import load_mechanism_set, mechanism_set
+from noble.mechanisms.compile import neuron_version
 from noble.sim.engine import EngineUnavailableError
 from noble.sim.protocol import StepProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import HofModel, ModelParameters
     from noble.sim.ballstick import BallStick
+
 
 #: Section list of the model file -> SectionList of the cell template.
 SECTION_LISTS = {"soma": "somatic", "dend": "basal", "apic": "apical", "axon": "axonal"}
@@ -59,7 +61,7 @@ endtemplate NobleCell
 
 def _neuron():
     try:
-        from neuron import h
+        from neuron import h  # lazy: NEURON is an optional engine and loads compiled mechanisms on import
     except ImportError as exc:  # pragma: no cover - neuron is a base requirement
         raise EngineUnavailableError(f"the neuron engine needs the `neuron` package: {exc}") from exc
     if not hasattr(h, "NobleCell"):
@@ -245,6 +247,4 @@ def simulate_ballstick(spec: "BallStick", amplitudes: Sequence[float], protocol:
 
 
 def _neuron_version() -> str:
-    from noble.mechanisms.compile import neuron_version
-
     return neuron_version()

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.ndimage import convolve1d
+from scipy.signal import firwin
 
 from noble.errors import NobleError
 
@@ -118,8 +120,6 @@ FIR_TAPS_PER_FACTOR = 20
 
 def lowpass_kernel(factor: int) -> np.ndarray:
     """Linear-phase FIR low-pass (Hamming window, cutoff at the decimated Nyquist), unit gain at DC."""
-    from scipy.signal import firwin
-
     return firwin(FIR_TAPS_PER_FACTOR * factor + 1, 1.0 / factor, window="hamming")
 
 
@@ -131,8 +131,6 @@ def decimate_traces(raw: np.ndarray, protocol: StepProtocol = PAPER_PROTOCOL) ->
     default, scales DC by its pass-band ripple: about 0.8 mV at -70 mV). Then every ``decimation``-th sample
     from t = 0 is kept and the first ``n_samples`` are returned.
     """
-    from scipy.ndimage import convolve1d
-
     raw = np.asarray(raw, dtype=float)
     if raw.shape[-1] != protocol.n_raw:
         raise ProtocolError(f"raw traces have {raw.shape[-1]} samples, the protocol has {protocol.n_raw}")

@@ -17,7 +17,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from noble.data import HofModel
 
 
-
 def _simulate_raw(task: tuple[str, "HofModel", Path, list[float]]) -> np.ndarray:
     """Raw somatic voltage ``[A, n_raw]`` (mV, 0.02 ms grid) of one model with Arbor (runs in worker processes)."""
     discretization, model, morphology, amps = task

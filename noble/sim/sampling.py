@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import skewnorm
 
 from noble.sim.protocol import AMPLITUDE_RANGE, ProtocolError, check_amplitudes
 
@@ -32,8 +33,6 @@ class SkewNormalSampler:
             raise ProtocolError(f"sampler range [{self.low}, {self.high}] nA is empty")
 
     def _law(self):
-        from scipy.stats import skewnorm
-
         return skewnorm(self.shape, loc=self.loc, scale=self.scale)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:

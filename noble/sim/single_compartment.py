@@ -11,6 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
+from noble.mechanisms.loader import load_mechanism_set, mechanism_set
+from noble.sim.arbor_engine import catalogue
+
 #: Gates of the Hodgkin-Huxley-type mechanisms.
 GATES: dict[str, tuple[str, ...]] = {
     "Kv3_1": ("m",),
@@ -46,9 +49,8 @@ CA_INTERNAL_MM = 5e-5
 
 # --------------------------------------------------------------------------------------------- NEURON side
 def _neuron_section(mechanisms: Sequence[str], celsius: float, cm: float = 1.0):
-    from neuron import h
+    from neuron import h  # lazy: NEURON is an optional engine and loads compiled mechanisms on import
 
-    from noble.mechanisms.loader import load_mechanism_set, mechanism_set
 
     load_mechanism_set(mechanism_set("noble"))
     h.CVode().active(0)
@@ -135,9 +137,8 @@ def neuron_calcium_clamp(v_hold: float, v_step: float, t_step: float, gbar: floa
 def _arbor_run(densities, states: Sequence[tuple[str, str]], v_init: float, v_clamp: float | None,
                t_stop: float, dt: float, celsius: float, cai: float = CA_INTERNAL_MM) -> dict[str, np.ndarray]:
     """Run Arbor's single compartment; ``states`` are (catalogue mechanism, state) pairs to sample."""
-    import arbor
+    import arbor  # lazy: Arbor loads only when this engine runs
 
-    from noble.sim.arbor_engine import catalogue
 
     U = arbor.units
     tree = arbor.segment_tree()
@@ -196,7 +197,7 @@ def arbor_gate(mechanism: str, gate: str, v: float, celsius: float = 34.0, cai: 
     away, then the ratio of successive deviations from x_inf once the clamp holds. SK's gate depends on calcium
     only, which cannot be stepped here: its tau is None.
     """
-    import arbor
+    import arbor  # lazy: Arbor loads only when this engine runs
 
     name, gname = ARBOR_NAMES[mechanism]
     dens = arbor.density(name, {gname: 0.0})
@@ -216,7 +217,7 @@ def arbor_nav_clamp(v_hold: float, v_step: float, t_step: float, dt: float = 0.0
     """Arbor's allen NaV states: initialise at ``v_hold`` and clamp at ``v_step`` until ``t_step`` ms.
 
     Arbor's clamp acts from the second step on: this equals :func:`neuron_nav_clamp` with ``t_hold = dt``."""
-    import arbor
+    import arbor  # lazy: Arbor loads only when this engine runs
 
     dens = arbor.density("allen_NaV", {"gbar": 0.0})
     out = _arbor_run([dens], [("allen_NaV", s) for s in NAV_STATES], v_hold, v_step, t_step, dt, celsius)
@@ -228,7 +229,7 @@ def arbor_calcium_clamp(v_hold: float, v_step: float, t_step: float, gbar: float
     """Arbor's allen CaDynamics with Ca_HVA, Ca_LVA and SK, clamped at ``v_step`` until ``t_step`` ms.
 
     Arbor's clamp acts from the second step on: this equals :func:`neuron_calcium_clamp` with ``t_hold = dt``."""
-    import arbor
+    import arbor  # lazy: Arbor loads only when this engine runs
 
     dens = [arbor.density("allen_Ca_HVA", {"gbar": gbar}), arbor.density("allen_Ca_LVA", {"gbar": gbar}),
             arbor.density("allen_SK", {"gbar": gbar}),

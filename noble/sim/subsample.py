@@ -4,6 +4,7 @@ without the dataset pipeline's low-pass filter. Time ms, voltage mV.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import convolve1d
 
 from noble.errors import AnalysisError
 from noble.sim.protocol import lowpass_kernel
@@ -27,7 +28,6 @@ def fft_truncate(trace: np.ndarray, n_out: int) -> np.ndarray:
 
 def lowpass(trace: np.ndarray, factor: int) -> np.ndarray:
     """The zero-phase FIR low-pass of the dataset pipeline (cutoff at the Nyquist of ``factor``-fold decimation)."""
-    from scipy.ndimage import convolve1d
 
 
     return convolve1d(np.asarray(trace, dtype=float), lowpass_kernel(factor), axis=-1, mode="nearest")

@@ -1,7 +1,7 @@
 """Training NOBLE models: configurations, datasets, losses and the resumable training loop."""
 from noble.training.config import RunConfig, TrainConfig, available_configs, config_from_dict, load_config
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows, write_dataset
-from noble.training.loop import TrainResult, TrainingError, pick_device, train
+from noble.training.loop import TrainingError, TrainResult, pick_device, train
 from noble.training.losses import relative_lp, sag_amplitude
 
 __all__ = [

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from noble.checkpoint import load_model
 from noble.spikes import firing_report, spike_counts, spike_times, window_mask
 from noble.training.config import RunConfig
 from noble.training.data import TraceDataset
+from noble.training.loop import train
 
 #: Pass mark of the capacity check: traces with a spike count within +/-1 of the PDE's (percent).
 WITHIN_ONE_TARGET_PCT = 90.0
@@ -76,9 +78,6 @@ def run_capacity_check(dataset: TraceDataset, config: RunConfig, out_dir: str | 
 
     Returns the scores and the predictions ``[N, T]`` (mV) of the last epoch's weights.
     """
-    from noble.checkpoint import load_model
-    from noble.training.loop import train
-
     hofs = np.unique(dataset.hof)
     if hofs.size != 1 or int(hofs[0]) != int(hof):
         raise ValueError(f"the capacity check fits one HoF model ({hof}); the dataset has {hofs.tolist()}")

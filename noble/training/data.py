@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import h5py
 import numpy as np
 
 from noble.embedding import StimulusTemplate
@@ -131,8 +132,6 @@ def write_dataset(
     data_card: dict[str, Any] | None = None,
 ) -> Path:
     """Write a dataset in noble's layout (voltage mV, amplitude nA, time ms)."""
-    import h5py
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     time = np.asarray(time, dtype=np.float64)

@@ -33,7 +33,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from noble.progress import tqdm
 
 from noble.checkpoint import (
     build_card,
@@ -42,6 +41,7 @@ from noble.checkpoint import (
     save_training_state,
     save_weights,
 )
+from noble.data import load_cell
 from noble.embedding import FeatureScaler, FeatureTable, cell_feature_table, feature_rows
 from noble.errors import NobleError
 from noble.fast.noble_model import (
@@ -51,6 +51,7 @@ from noble.fast.noble_model import (
     optimizer_state_to_neuralop,
 )
 from noble.model import NobleModel
+from noble.progress import tqdm
 from noble.spikes import FiringReport, firing_report, firing_selection_score, spike_counts, window_mask
 from noble.training.config import RunConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
@@ -136,13 +137,13 @@ class _Loggers:
         self.wandb = None
         if config.training.log_tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # lazy: optional logger
             except ImportError:
                 raise TrainingError("TensorBoard logging asked for, but the tensorboard package is not installed") from None
             self.tb = SummaryWriter(str(out / "tensorboard"))
         if config.training.log_wandb:
             try:
-                import wandb
+                import wandb  # lazy: optional logger
             except ImportError:
                 raise TrainingError("wandb logging asked for, but the wandb package is not installed") from None
             self.wandb = wandb.init(project="noble", name=config.name, config=config.as_dict(), dir=str(out))
@@ -235,8 +236,6 @@ def resolve_features(
     """Feature table and split: explicit values, else the published ones of the dataset's cell package."""
     cell = None
     if feature_table is None or train_hofs is None or test_hofs is None:
-        from noble.data import load_cell
-
         cell = load_cell(dataset.cell, root=cell_root)
     table = {int(h): dict(v) for h, v in (feature_table or cell_feature_table(cell)).items()}
     train = tuple(int(h) for h in (train_hofs if train_hofs is not None else cell.split.train))
