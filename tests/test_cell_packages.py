@@ -140,10 +140,40 @@ def test_features_computed_into_an_added_package_become_its_embedding(data_root,
     assert main(["cells", "add", str(pkg), "--name", "feat", "--root", str(root)]) == 0
     cell = load_cell("feat", root=root)
     assert cell.hof_models[0].features == {}  # the package publishes no feature table
+    assert cell.feature_source == "none"
     hofs = [m.index for m in cell.hof_models[:2]]
     assert main(["features", "--fi", "--cell", "feat", "--hofs", ",".join(map(str, hofs)), "--root", str(root)]) == 0
     assert "now embeds" in capsys.readouterr().out
     cell = load_cell("feat", root=root)
+    assert cell.feature_source == "computed"
     for m in cell.hof_models[:2]:
         assert 0.0 < m.intercept < 0.1 and 100.0 < m.slope < 2000.0  # nA, Hz/nA
     assert cell.hof_models[2].features == {}
+
+
+def test_steps_a_bare_package_cannot_support_are_skipped_with_a_reason(data_root, tmp_path, monkeypatch):
+    from noble.pipeline import experiment, fi_curves, runner, status, steps
+    from noble.pipeline.layout import RunLayout
+
+    root = tmp_path / "cache"
+    pkg = upstream_package(data_root, tmp_path, n=6)
+    assert main(["cells", "add", str(pkg), "--name", "bare", "--root", str(root)]) == 0
+    monkeypatch.setenv("NOBLE_DATA_DIR", str(root))
+    cell = load_cell("bare", root=root)
+    assert cell.experimental_features == {}
+    reason = steps.cell_lacks(cell, "experimental features")
+    assert reason and "bare" in reason and "experimental feature table" in reason
+    assert steps.cell_lacks(load_cell(PVALB, root=data_root), "experimental features") is None
+    with pytest.raises(steps.PipelineError, match="no HoF fit: bare has no experimental feature table"):
+        steps.ensure_fit("quick", "bare", RunLayout.for_run("quick", "bare", tmp_path / "runs"))
+    assert fi_curves.experimental_fi_or_none(cell) is None  # the F-I panels show the models only
+    assert experiment.experimental_sweeps(cell, [0.1]) is None  # no Allen specimen id in the name
+    layout = RunLayout.for_run("quick", "bare", tmp_path / "runs")
+    status.record_skip(layout.results_dir, "Fig 2A", reason, "quick", item="Fig 2A")
+    status.record_skip(layout.results_dir, "Fig 5B", reason, "quick")
+    assert status.skipped_items(layout.results_dir, "quick") == {"Fig 2A": reason, "Fig 5B": reason}
+    assert status.skipped_items(layout.results_dir, "laptop") == {}
+    rows = {r["item"]: r for r in status.collect(layout.results_dir, tmp_path / "figs", "quick")}
+    assert rows["Fig 2A"]["status"] == "skipped" and reason in rows["Fig 2A"]["numbers"]
+    manifest = json.loads(runner.write_manifest("quick", "bare", [], tmp_path / "figs", tmp_path / "runs").read_text())
+    assert manifest["items_skipped"] == {"Fig 2A": reason, "Fig 5B": reason}

@@ -34,6 +34,8 @@ def test_a_few_traces_are_overfitted(tmp_path):
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0] / 8  # the first epoch's loss is the untrained model's (one batch)
     assert result.best_epoch is not None
+    card = json.loads((tmp_path / "run" / "model_card.json").read_text())
+    assert card["training"]["feature_source"] == "given"  # the card says where the embedded features came from
 
 
 def test_split_keeps_test_hofs_out_of_training_and_the_scaler(dataset, tmp_path):

@@ -59,6 +59,16 @@ class Cell:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def feature_source(self) -> str:
+        """Where the per-HoF features (I_thr, s_thr, ...) come from: ``published`` (the package's feature table),
+        ``computed`` (``noble features --fi --cell``, stored in the package) or ``none``."""
+        if self.spec.model_features:
+            return "published"
+        if self.spec.computed_features and any(m.features for m in self.hof_models):
+            return "computed"
+        return "none"
+
     def hof(self, index: int) -> HofModel:
         """The HoF model with a global index."""
         for m in self.hof_models:

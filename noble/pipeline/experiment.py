@@ -85,7 +85,10 @@ def experimental_sweeps(cell: "Cell", amplitudes_nA: Sequence[float], download: 
     Uses an NWB file already in the Allen cache (:func:`noble.data.allen.allen_cache_dir`); with ``download``
     it fetches it (needs internet). ``None`` when no file is available.
     """
-    sid = specimen_id(cell)
+    try:
+        sid = specimen_id(cell)
+    except AnalysisError:
+        return None  # a package without an Allen specimen id has no recorded sweeps to look up
     local = sorted(allen_cache_dir().glob(f"**/specimen_{sid}/*.nwb"))
     if local:
         sweeps = read_long_square_sweeps(local[0])

@@ -48,6 +48,16 @@ def cell_experimental_fi(cell: "Cell") -> tuple[np.ndarray, np.ndarray]:
     return experimental_fi(float(feats["slope"]), float(feats["intercept"]))
 
 
+def experimental_fi_or_none(cell: "Cell") -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`cell_experimental_fi`, or ``None`` (with a printed note) for a package without the experiment's
+    slope and threshold; the figures then show the models only."""
+    feats = cell.experimental_features
+    if "slope" in feats and "intercept" in feats:
+        return cell_experimental_fi(cell)
+    print(f"note: {cell.name} has no experimental F-I slope and threshold; the F-I panels show the models only")
+    return None
+
+
 def rates_from_traces(voltage_mV: np.ndarray, time_ms: np.ndarray, delay_ms: float, duration_ms: float) -> np.ndarray:
     """Firing rate (Hz) of each trace ``[N, T]``: eFEL spikes inside the step divided by its duration."""
     return firing_rates(np.asarray(voltage_mV), np.asarray(time_ms), delay_ms, delay_ms + duration_ms)

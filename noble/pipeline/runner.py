@@ -19,7 +19,7 @@ from noble.paths import project_root
 from noble.pipeline.layout import FIGURES_DIR_ENV, RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
 from noble.pipeline.provenance import git_commit
-from noble.pipeline.status import collect, render_markdown, replace_readme_block
+from noble.pipeline.status import collect, render_markdown, replace_readme_block, skipped_items
 from noble.pipeline.steps import output_dir
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[a-z0-9_]+\.ipynb$")
@@ -110,6 +110,7 @@ def write_manifest(profile: str, cell: str, results: list[StepResult], out_dir: 
         },
         "model_card_sha256": model_cards,
         "model_sources": model_sources,
+        "items_skipped": skipped_items(layout.results_dir, profile),  # paper items the cell package cannot support
         "notebooks": [
             {"notebook": r.notebook, "status": r.status, "wall_time_s": round(r.seconds, 2),
              "last_run_wall_time_s": None if r.last_run_seconds is None else round(r.last_run_seconds, 2)}

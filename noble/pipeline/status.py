@@ -123,6 +123,36 @@ def record(results_dir: str | Path, item: str, status: Status, profile: str) -> 
     return path
 
 
+SKIPPED = "skipped"
+
+
+def record_skip(results_dir: str | Path, part: str, reason: str, profile: str, item: str | None = None) -> Path:
+    """Record that ``part`` of the results (a figure or panel, e.g. ``"Fig 5B"``) was skipped for this run because
+    the cell package lacks something (``reason`` says what); the manifest lists it. When the whole paper ``item``
+    is skipped, its status is recorded as ``skipped`` too."""
+    folder = _status_dir(Path(results_dir)) / "skipped"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (part.replace(" ", "_").replace("/", "-") + ".json")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"part": part, "profile": profile, "reason": reason}, indent=2) + "\n")
+    os.replace(tmp, path)
+    if item is not None:
+        record(results_dir, item, Status(SKIPPED, reason), profile)
+    return path
+
+
+def skipped_items(results_dir: str | Path, profile: str) -> dict[str, str]:
+    """``{part: reason}`` of what was recorded as skipped for this run."""
+    folder = _status_dir(Path(results_dir)) / "skipped"
+    out = {}
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            data = json.loads(path.read_text())
+            if data.get("profile") == profile:
+                out[data["part"]] = data.get("reason", "")
+    return out
+
+
 def collect(results_dir: str | Path, figures_dir: str | Path, profile: str) -> list[dict[str, str]]:
     """Every paper item with its status: recorded by its notebook, else derived from what exists."""
     recorded: dict[str, dict[str, Any]] = {}
@@ -136,7 +166,7 @@ def collect(results_dir: str | Path, figures_dir: str | Path, profile: str) -> l
     for item in ITEMS:
         exists = bool(item.output) and any((Path(figures_dir) / f"{item.output}{ext}").is_file()
                                            for ext in (".png", ".csv"))
-        if item.key in recorded and (exists or not item.output):
+        if item.key in recorded and (exists or not item.output or recorded[item.key]["label"] == SKIPPED):
             label, detail = recorded[item.key]["label"], recorded[item.key]["detail"]
         elif item.kind == "schematic":
             label, detail = "schematic", "not a result"

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from noble.checkpoint import build_card, load_model, save_model
-from noble.data import load_cell
+from noble.data import Cell, load_cell
 from noble.data.fetch import cache_status, fetch_cell
 from noble.data.registry import DEFAULT_CELL, cell_spec
 from noble.errors import NobleError
@@ -146,10 +146,25 @@ def hof_pools(profile: Profile | str, cell: str) -> tuple[tuple[int, ...], tuple
 # ------------------------------------------------------------------------------------------------ fit
 
 
+def cell_lacks(c: Cell, needed: str) -> str | None:
+    """Why a step that needs ``needed`` from the cell package cannot run on ``c`` (``None`` when it can).
+
+    ``needed``: ``"experimental features"`` (the HoF fit, Fig 5B's errors against the experiment).
+    """
+    if needed == "experimental features":
+        if not c.experimental_features:
+            return (f"{c.name} has no experimental feature table (the package ships only models and a morphology); "
+                    "steps that compare with the experiment are skipped")
+        return None
+    raise PipelineError(f"unknown requirement {needed!r}; known: 'experimental features'")
+
+
 def ensure_fit(profile: Profile | str, cell: str, layout: RunLayout):
     """Run (or resume, or reuse) the profile's two-stage HoF fit into ``layout.fit_dir``; a :class:`FitResult`."""
     prof = _as_profile(profile)
-    ensure_cell(cell)
+    lacking = cell_lacks(ensure_cell(cell), "experimental features")
+    if lacking:
+        raise PipelineError(f"no HoF fit: {lacking}")
     out = layout.fit_dir
     info = _read_json(out / "fit.json")
     if info is not None and (info.get("cell") != cell or info.get("profile", {}).get("name") != prof.fit_profile):

@@ -232,15 +232,16 @@ def resolve_features(
     train_hofs: Sequence[int] | None,
     test_hofs: Sequence[int] | None,
     cell_root: str | Path | None,
-) -> tuple[dict[int, dict[str, float]], tuple[int, ...], tuple[int, ...]]:
-    """Feature table and split: explicit values, else the published ones of the dataset's cell package."""
+) -> tuple[dict[int, dict[str, float]], tuple[int, ...], tuple[int, ...], str]:
+    """Feature table, split and where the features came from (``given`` when passed in, else the cell package's
+    :attr:`noble.data.Cell.feature_source`: ``published`` or ``computed``)."""
     cell = None
     if feature_table is None or train_hofs is None or test_hofs is None:
         cell = load_cell(dataset.cell, root=cell_root)
     table = {int(h): dict(v) for h, v in (feature_table or cell_feature_table(cell)).items()}
     train = tuple(int(h) for h in (train_hofs if train_hofs is not None else cell.split.train))
     test = tuple(int(h) for h in (test_hofs if test_hofs is not None else cell.split.test))
-    return table, train, test
+    return table, train, test, ("given" if feature_table is not None else cell.feature_source)
 
 
 def train(
@@ -277,7 +278,8 @@ def train(
     cfg_path.write_text(json.dumps(config.as_dict(), indent=2) + "\n")
 
     dataset = data if isinstance(data, TraceDataset) else read_dataset(data)
-    table, train_set, test_set = resolve_features(dataset, feature_table, train_hofs, test_hofs, cell_root)
+    table, train_set, test_set, feature_source = resolve_features(dataset, feature_table, train_hofs, test_hofs,
+                                                                  cell_root)
     split = split_rows(dataset.hof, train_set, test_set, tc.holdout_fraction, tc.seed)
     if split.train.size == 0:
         raise TrainingError(f"{dataset.path}: no training traces (no rows of train HoF models)")
@@ -339,6 +341,7 @@ def train(
     loggers = _Loggers(out, config, start_epoch)
     data_info = dataset.describe()
     training_info = {"config": config.as_dict(), "device": str(device), "engine": engine,
+                     "feature_source": feature_source,
                      "n_train": int(split.train.size),
                      "n_holdout": int(split.holdout.size), "n_test_hofs": int(split.test_hofs.size)}
     n_train = int(split.train.size)
