@@ -18,7 +18,7 @@ from noble.hashing import sha256_bytes
 from noble.paths import project_root
 from noble.pipeline.layout import FIGURES_DIR_ENV, RunLayout, figures_dir, work_dir
 from noble.pipeline.profiles import get_profile
-from noble.pipeline.provenance import git_commit
+from noble.pipeline.provenance import figure_provenance_problems, git_commit
 from noble.pipeline.status import collect, render_markdown, replace_readme_block, skipped_items
 from noble.pipeline.steps import output_dir
 
@@ -222,6 +222,12 @@ def run_pipeline(
         previous = key
     write_manifest(profile, cell, results, manifest_dir, base)
     write_status(profile, cell, manifest_dir, base, update_readme=manifest_dir == project_root() / "figures")
+    problems = figure_provenance_problems(manifest_dir)
+    for problem in problems:
+        print(f"[noble] provenance: {problem}", flush=True)
+    if not problems:
+        print(f"[noble] every figure in {manifest_dir} comes from this run (profile {profile}, commit {git_commit()[:12]})",
+              flush=True)
     return results
 
 
