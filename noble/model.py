@@ -184,7 +184,7 @@ class NobleModel(nn.Module):
         key = self._weights_key()
         cache = self._fast_cache
         if cache is None or cache[0] != key:
-            fast = accelerate(self)
+            fast = accelerate(self, spectral="measured")
             fast.requires_grad_(False)
             object.__setattr__(self, "_fast_cache", (key, fast))
             return fast

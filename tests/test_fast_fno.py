@@ -38,7 +38,7 @@ def reference(seed: int = 0, **overrides) -> FNO:
 
 
 @pytest.mark.parametrize("n_points", [257, 64, 20, 9])
-@pytest.mark.parametrize("spectral", ["dft", "fft"])
+@pytest.mark.parametrize("spectral", ["dft", "fft", "czt"])
 def test_small_config_matches_neuralop(n_points: int, spectral: str) -> None:
     # 257 keeps 9 of 129 modes; 20 and 9 have fewer rfft modes than n_modes asks for (neuralop truncates)
     fno = reference()
@@ -96,6 +96,40 @@ def test_truncated_dft_matches_rfft_and_irfft() -> None:
         assert torch.allclose(torch.cat([coeffs.real, coeffs.imag], dim=1) @ inverse, expected, atol=1e-9)
     with pytest.raises(ValueError, match="cannot keep"):
         dft_matrices(10, 7)
+
+
+def test_chirp_z_is_the_exact_truncated_dft_at_any_length() -> None:
+    from noble.fast.chirpz import ChirpZ, smooth_length
+
+    assert smooth_length(8583 + 129 - 1) == 8748 and smooth_length(1) == 1 and smooth_length(11) == 12
+    for n, modes in [(8583, 256), (64, 256), (65, 30), (9, 4)]:  # (64, 256) keeps the Nyquist mode
+        k = kept_modes(n, modes)
+        cz = ChirpZ(n, k, dtype=torch.float64)
+        forward, inverse = dft_matrices(n, k, dtype=torch.float64)
+        x = torch.randn(2, 3, n, dtype=torch.float64)
+        assert torch.allclose(cz.forward(x).reshape(2, 3, 2 * k), x @ forward, atol=1e-12)
+        spec = torch.randn(2, 3, 2, k, dtype=torch.float64)
+        assert torch.allclose(cz.inverse(spec), spec.reshape(2, 3, 2 * k) @ inverse, atol=1e-10)
+        cz32 = ChirpZ(n, k)  # float32 tables: within 1e-5 relative of the float64 transform
+        assert rel(cz32.forward(x.float()), cz.forward(x)) < 1e-5
+        assert rel(cz32.inverse(spec.float()), cz.inverse(spec)) < 1e-5
+    with pytest.raises(ValueError, match="cannot keep"):
+        ChirpZ(10, 7)
+    with pytest.raises(ValueError, match="fft_length"):
+        ChirpZ(100, 10, fft_length=100)
+
+
+def test_chirp_z_gradients_match_the_dft_path() -> None:
+    fno = reference(seed=4)
+    x = torch.randn(2, SMALL["in_channels"], 101)
+    grads = {}
+    for spectral in ("dft", "czt"):
+        fast = FastFNO.from_neuralop(fno, spectral=spectral)
+        xi = x.clone().requires_grad_(True)
+        with precision("fp32"):
+            fast(xi).pow(2).sum().backward()
+        grads[spectral] = (xi.grad, fast.spectral_weight.grad)
+    assert rel(grads["czt"][0], grads["dft"][0]) < 1e-5 and rel(grads["czt"][1], grads["dft"][1]) < 1e-5
 
 
 def _grads_by_neuralop_name(fast: FastFNO) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ import torch
 
 from noble.bench.timing import Timing, time_batches
 from noble.fast.fused import fused_voltage, triton_available
+from noble.fast.model import SPECTRAL_METHODS
 from noble.fast.noble_model import accelerate
 from noble.fast.runtime import PRECISIONS, CudaGraphRunner, precision, synchronize
 
@@ -37,20 +38,24 @@ class Variant:
     path: str = "fast"
     precision: str = "fp32"
     cuda_graphs: bool = False
+    spectral: str = "auto"  # fast path: "dft", "fft", "czt", "auto" (fixed rule) or "measured"
 
     def __post_init__(self) -> None:
         if self.path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {self.path!r}")
+        if self.spectral not in (*SPECTRAL_METHODS, "auto", "measured"):
+            raise ValueError(f"spectral must be one of {SPECTRAL_METHODS}, 'auto' or 'measured', got {self.spectral!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     @property
     def name(self) -> str:
-        return f"{self.path} {self.precision}" + (" +graphs" if self.cuda_graphs else "")
+        spectral = f" [{self.spectral}]" if self.path != "neuralop" and self.spectral != "auto" else ""
+        return f"{self.path} {self.precision}{spectral}" + (" +graphs" if self.cuda_graphs else "")
 
 
 def default_variants(device: torch.device | str) -> list[Variant]:
-    """CPU: reference and fast path in fp32.  GPU: also the fast path in TF32 and bf16, and the fused path
+    """CPU: reference, and the fast path in fp32 with each exact spectral transform.  GPU: also the fast path in TF32 and bf16, and the fused path
     when Triton is available."""
     if torch.device(device).type == "cuda":
 
@@ -59,7 +64,8 @@ def default_variants(device: torch.device | str) -> list[Variant]:
         if triton_available():
             variants += [Variant("fused", "fp32"), Variant("fused", "tf32"), Variant("fused", "bf16")]
         return variants
-    return [Variant("neuralop", "fp32"), Variant("fast", "fp32")]
+    return [Variant("neuralop", "fp32"), Variant("fast", "fp32", spectral="dft"), Variant("fast", "fp32", spectral="fft"),
+            Variant("fast", "fp32", spectral="czt")]
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def make_predictor(model: "NobleModel", variant: Variant,
                    device: torch.device | str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``predict(amplitudes [B], features [B, F]) -> voltage [B, L]`` (mV, float32, on the host)."""
     device = torch.device(device)
-    net = model if variant.path == "neuralop" else accelerate(model)
+    net = model if variant.path == "neuralop" else accelerate(model, spectral=variant.spectral)
     net = net.to(device).eval()
     pin = device.type == "cuda"
     if variant.path == "fused":  # embedded input -> mV

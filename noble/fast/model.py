@@ -18,12 +18,14 @@ from torch import nn
 
 from noble.fast.config import FastFNOConfig
 from noble.fast.convert import config_from_neuralop, state_from_neuralop, state_to_neuralop
+from noble.fast.chirpz import ChirpZ
 from noble.fast.dft import dft_matrices, kept_modes
 
 __all__ = ["FastFNOConfig", "FastFNO", "SPECTRAL_METHODS"]
 
-#: How the spectral convolution is evaluated: dense truncated DFT matrices, or torch.fft.
-SPECTRAL_METHODS = ("dft", "fft")
+#: How the spectral convolution is evaluated: dense truncated DFT matrices, torch.fft at the grid's own length,
+#: or the exact chirp-z transform through smooth-length FFTs (:mod:`noble.fast.chirpz`).
+SPECTRAL_METHODS = ("dft", "fft", "czt")
 
 
 class FastFNO(nn.Module):
@@ -59,7 +61,7 @@ class FastFNO(nn.Module):
         self.proj_b0 = nn.Parameter(torch.zeros(config.projection_channels))
         self.proj_w1 = nn.Parameter(torch.empty(config.out_channels, config.projection_channels))
         self.proj_b1 = nn.Parameter(torch.zeros(config.out_channels))
-        self._bases: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._bases: dict[tuple, "tuple[torch.Tensor, torch.Tensor] | ChirpZ"] = {}
         #: largest batch run at once on the CPU (0: no chunking)
         self.cpu_chunk = 8
         self.reset_parameters()
@@ -108,6 +110,15 @@ class FastFNO(nn.Module):
             self._bases[key] = bases
         return bases
 
+    def chirpz(self, n_points: int, device: torch.device, dtype: torch.dtype) -> ChirpZ:
+        """Cached chirp-z transform for a grid of ``n_points``."""
+        key = ("czt", n_points, str(device), dtype)
+        cz = self._bases.get(key)
+        if cz is None:
+            cz = ChirpZ(n_points, kept_modes(n_points, self.config.n_modes), dtype=dtype, device=device)
+            self._bases[key] = cz
+        return cz
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``x`` of shape ``(batch, in_channels, time)`` to ``(batch, out_channels, time)``.
 
@@ -125,7 +136,8 @@ class FastFNO(nn.Module):
         cfg = self.config
         n_points = x.shape[-1]
         n_kept = kept_modes(n_points, cfg.n_modes)
-        bases = self.dft_bases(n_points, x.device, x.dtype) if self.spectral == "dft" else None
+        bases = (self.dft_bases(n_points, x.device, x.dtype) if self.spectral == "dft"
+                 else self.chirpz(n_points, x.device, x.dtype) if self.spectral == "czt" else None)
 
         h = self._lift(x)
         last = cfg.n_layers - 1
@@ -174,10 +186,12 @@ class FastFNO(nn.Module):
         return mixed.view(n_kept, batch, c, 2).permute(1, 2, 3, 0)
 
     def _spectral(
-        self, h: torch.Tensor, layer: int, n_kept: int, bases: tuple | None, skip: torch.Tensor
+        self, h: torch.Tensor, layer: int, n_kept: int, bases: "tuple | ChirpZ | None", skip: torch.Tensor
     ) -> torch.Tensor:
         """Spectral convolution of ``h`` plus ``skip`` (which already carries the spectral bias)."""
         batch, c, n_points = h.shape
+        if isinstance(bases, ChirpZ):
+            return skip + bases.inverse(self.mix_modes(bases.forward(h), layer)).to(skip.dtype)
         if bases is not None:
             forward, inverse = bases
             spec = torch.matmul(h, forward.to(h.dtype)).view(batch, c, 2, n_kept)  # re then im

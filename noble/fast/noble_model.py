@@ -16,6 +16,7 @@ from torch import nn
 from noble.fast.convert import find_neuralop_fno, state_from_neuralop, state_to_neuralop
 from noble.fast.model import FastFNO
 from noble.fast.padding import pad_to
+from noble.fast.select import choose_spectral
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.model import NobleModel
@@ -33,6 +34,10 @@ class FastNoble(nn.Module):
         self.padded_length = model.config.padded_length
         if spectral == "auto":  # a padded (FFT-friendly) grid runs as FFTs, the trace grid as truncated DFTs
             spectral = "fft" if self.padded_length is not None else "dft"
+        elif spectral == "measured":  # the fastest exact transform of this grid on this device, timed once
+            device = next(model.parameters()).device
+            spectral = choose_spectral(int(self.padded_length or model.template.n_samples), int(model.config.n_modes),
+                                       int(model.config.hidden_channels), 8 if device.type == "cpu" else 64, device)
         self.fno = FastFNO.from_neuralop(find_neuralop_fno(model.fno), spectral=spectral)
         self.output_scale_mV = float(model.config.output_scale_mV)
 
@@ -58,6 +63,10 @@ class FastNoble(nn.Module):
 
 def accelerate(model: "NobleModel", spectral: str = "auto") -> FastNoble:
     """The fast equivalent of a NOBLE model, on the model's device.
+
+    ``spectral``: one of :data:`noble.fast.model.SPECTRAL_METHODS`, ``"auto"`` (a fixed rule: FFTs on a padded
+    grid, truncated-DFT products on the trace grid; training uses it) or ``"measured"`` (the fastest of the
+    three on this device, :func:`noble.fast.select.choose_spectral`; inference uses it).
 
     The FNO weights are copied (the embedding is shared): accelerate again after changing ``model``'s weights,
     and use :meth:`FastNoble.copy_to` to bring weights trained on the fast model back. The global random
