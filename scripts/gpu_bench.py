@@ -147,6 +147,9 @@ def inference_variants(model, device: torch.device, smoke: bool, skip_compile: b
         (InferenceVariant("neuralop fp32", ref, device, "fp32"), None)]
     for mode in ("fp32", "tf32", "bf16"):
         out.append((InferenceVariant(f"fast {mode}", fast, device, mode), None))
+    for spectral in ("fft", "czt"):  # the other exact spectral transforms (fast fp32 is the truncated DFT)
+        other = FastNoble(model, spectral=spectral).to(device).eval()
+        out.append((InferenceVariant(f"fast fp32 [{spectral}]", other, device, "fp32"), None))
     if cuda:
         for mode in ("fp32", "tf32", "bf16"):
             out.append((InferenceVariant(f"fast {mode} +graphs", fast, device, mode, graphs=True), (1, 64)))

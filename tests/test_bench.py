@@ -61,25 +61,27 @@ def test_time_batches_counts_warmup_apart() -> None:
 def test_noble_bench_quick_on_cpu(data_root: Path, tmp_path: Path, capsys, one_thread) -> None:
     out = tmp_path / "speed.csv"
     status = main(["bench", "--quick", "--profile", "quick", "--device", "cpu", "--cpu-batches", "1,3",
-                   "--n-traces", "3", "--workers", "1", "--no-progress", "--out", str(out)])
+                   "--n-traces", "3", "--workers", "1", "--no-progress", "--threads", "1", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
     assert "equivalence_rel_err" in printed and f"wrote {out}" in printed
+    assert "torch intra-op threads: 1 of" in printed and "(as asked)" in printed
+    assert "[noble bench] fastest on cpu: " in printed  # the batch and transform this machine should use
     rows = read_csv(out)
     assert list(rows[0]) == list(COLUMNS)
     pde = [r for r in rows if r["part"] == "pde"]
     assert [(r["method"], r["workers"], r["n_traces"]) for r in pde] == [("arbor", 1, 1)]
     assert pde[0]["s_per_trace"] > 0 and pde[0]["speedup_vs_arbor"] == pytest.approx(1.0)
     noble = [r for r in rows if r["part"] == "noble"]
-    assert {(r["method"], r["batch_size"]) for r in noble} == {
-        ("neuralop", 1), ("fast", 1), ("neuralop", 3), ("fast", 3)}
+    fast = ("fast[dft]", "fast[fft]", "fast[czt]")  # the fast path with each exact spectral transform
+    assert {(r["method"], r["batch_size"]) for r in noble} == {(m, b) for m in ("neuralop", *fast) for b in (1, 3)}
     for r in noble:
         assert r["device"] == "cpu" and r["n_traces"] == 3
         assert r["s_per_trace"] > 0 and r["warmup_s"] >= 0 and r["cpu_s_per_trace"] > 0
         assert r["speedup_vs_arbor"] == pytest.approx(pde[0]["s_per_trace"] / r["s_per_trace"])
         assert r["speedup_vs_neuron"] == ""  # NEURON was not run
-        if r["method"] == "fast":
-            assert 0 <= r["equivalence_rel_err"] < 1e-4
+        if r["method"] in fast:
+            assert 0 <= r["equivalence_rel_err"] < 1e-5
         else:
             assert r["equivalence_rel_err"] == "" and r["note"] == "reference"
 
@@ -95,11 +97,12 @@ def test_noble_bench_with_model_measures_error_against_pde(data_root: Path, pval
     assert main(["bench", "nn", "--model", str(tmp_path / "model"), "--device", "cpu", "--batches", "1",
                  "--n-traces", "1", "--accuracy-traces", "1", "--no-progress", "--out", str(out)]) == 0
     rows = {r["method"]: r for r in read_csv(out)}
-    assert set(rows) == {"neuralop", "fast"}
+    assert set(rows) == {"neuralop", "fast[dft]", "fast[fft]", "fast[czt]"}
     # an untrained network is far from the PDE trace; both paths are equally far
     assert rows["neuralop"]["rel_l2_vs_pde"] > 0.01
-    assert rows["fast"]["rel_l2_vs_pde"] == pytest.approx(rows["neuralop"]["rel_l2_vs_pde"], rel=1e-4)
-    assert "arbor" in rows["fast"]["note"]
+    for method in ("fast[dft]", "fast[fft]", "fast[czt]"):
+        assert rows[method]["rel_l2_vs_pde"] == pytest.approx(rows["neuralop"]["rel_l2_vs_pde"], rel=1e-4)
+        assert "arbor" in rows[method]["note"]
 
 
 def test_noble_bench_reports_bad_requests(data_root: Path, capsys) -> None:
@@ -127,7 +130,7 @@ def test_gpu_bench_smoke_runs_every_variant_on_cpu(tmp_path: Path, monkeypatch) 
     rows = result["rows"]
     assert not [r for r in rows if "note" in r], [r["note"] for r in rows if "note" in r]
     inference = {(r["variant"], r["batch"]) for r in rows if r["kind"] == "inference"}
-    for variant in ("neuralop fp32", "fast fp32", "fast tf32", "fast bf16"):
+    for variant in ("neuralop fp32", "fast fp32", "fast tf32", "fast bf16", "fast fp32 [fft]", "fast fp32 [czt]"):
         assert {(variant, 1), (variant, 4)} <= inference
     assert {("fast tf32 compiled", 4), ("fast bf16 compiled", 4)} <= inference
     train = [r for r in rows if r["kind"] == "train"]

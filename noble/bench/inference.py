@@ -59,8 +59,8 @@ def default_variants(device: torch.device | str) -> list[Variant]:
     when Triton is available."""
     if torch.device(device).type == "cuda":
 
-        variants = [Variant("neuralop", "fp32"), Variant("fast", "fp32"), Variant("fast", "tf32"),
-                    Variant("fast", "bf16")]
+        variants = [Variant("neuralop", "fp32"), Variant("fast", "fp32"), Variant("fast", "fp32", spectral="fft"),
+                    Variant("fast", "fp32", spectral="czt"), Variant("fast", "tf32"), Variant("fast", "bf16")]
         if triton_available():
             variants += [Variant("fused", "fp32"), Variant("fused", "tf32"), Variant("fused", "bf16")]
         return variants

@@ -152,7 +152,8 @@ def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None"
                     accuracy[key] = (vs_pde, equiv)
                 vs_pde, equiv = accuracy[key]
                 rows.append(make_row(
-                    "noble", variant.path + ("+graphs" if variant.cuda_graphs else ""),
+                    "noble", variant.path + (f"[{variant.spectral}]" if variant.spectral != "auto" else "")
+                    + ("+graphs" if variant.cuda_graphs else ""),
                     device=f"{device}:{name}" if device == "cuda" else "cpu", precision=variant.precision,
                     workers=threads, batch_size=batch, n_traces=timing.n_traces, warmup_s=timing.warmup_s,
                     total_s=timing.total_s, cpu_s_per_trace=timing.cpu_seconds_per_trace,

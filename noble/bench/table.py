@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = ["COLUMNS", "PAPER_S_PER_10K", "format_value", "make_row", "add_speedups", "format_table", "write_csv",
            "read_csv"]
@@ -133,3 +133,17 @@ def read_csv(path: str | Path) -> list[dict[str, object]]:
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise ValueError(f"{path}: not a noble speed table (columns {reader.fieldnames})")
         return [{k: parse(v) for k, v in row.items()} for row in reader]
+
+
+def best_rows(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per device: the NOBLE variant and batch size with the shortest time per trace, i.e. the choice
+    of batch and spectral transform this machine should use."""
+    best: dict[str, Mapping[str, Any]] = {}
+    for r in rows:
+        spt = r.get("s_per_trace")
+        if r.get("part") != "noble" or not isinstance(spt, (int, float)):
+            continue
+        if r["device"] not in best or spt < best[r["device"]]["s_per_trace"]:
+            best[r["device"]] = r
+    return [f"fastest on {dev}: {r['method']} {r['precision']} at batch {r['batch_size']}, "
+            f"{1000.0 * float(r['s_per_trace']):.3g} ms per trace" for dev, r in best.items()]

@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="cores for the all-core Arbor run (default: every core)")
     parser.add_argument("--accuracy-traces", type=int, help="traces used for the accuracy columns (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per usable core)")
     parser.set_defaults(func=run)
     return parser
 
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from noble.bench.speed_table import QUICK, BenchError, BenchSettings, speed_table
     from noble.bench.table import format_table, write_csv
 
+    from noble.bench.table import best_rows
+    from noble.fast.runtime import set_threads
+
+    print(f"[noble bench] {set_threads(args.threads)}", flush=True)
     settings = QUICK if args.quick else BenchSettings()
     overrides = {
         "cell": args.cell, "profile": args.profile, "batches": args.batches, "cpu_batches": args.cpu_batches,
@@ -92,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     rows = speed_table(settings, model_dir=args.model, include_pde=args.target in ("all", "sim"),
                        include_noble=args.target in ("all", "nn"))
     print(format_table(rows))
+    for line in best_rows(rows):
+        print(f"[noble bench] {line}")
     if args.out is not None:
         print(f"wrote {write_csv(rows, args.out)}")
     return 0

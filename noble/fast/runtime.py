@@ -11,13 +11,39 @@ On a CPU ``tf32`` equals ``fp32``.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["PRECISIONS", "precision", "CudaGraphRunner", "synchronize"]
+__all__ = ["PRECISIONS", "precision", "CudaGraphRunner", "synchronize", "usable_cores", "set_threads"]
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None = None) -> str:
+    """Set torch's intra-op threads (default: every usable core, unless ``OMP_NUM_THREADS`` chose already) and
+    return a one-line description of the choice, for logs and benchmark headers."""
+    cores = usable_cores()
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        torch.set_num_threads(int(threads))
+        why = "as asked"
+    elif os.environ.get("OMP_NUM_THREADS"):
+        why = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    else:
+        torch.set_num_threads(cores)
+        why = "one per usable core"
+    return f"torch intra-op threads: {torch.get_num_threads()} of {cores} usable cores ({why})"
 
 
 @contextlib.contextmanager
