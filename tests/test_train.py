@@ -68,7 +68,7 @@ def _features_file(tmp_path):
 def test_resume_equals_an_uninterrupted_run(dataset, tmp_path, monkeypatch):
     # the CLI takes the split from the cell package; this synthetic cell has none, so give it here
     monkeypatch.setattr("noble.training.loop.resolve_features", lambda ds, table, tr, te, root: (
-        {int(h): dict(v) for h, v in table.items()}, tuple(TRAIN_HOFS), tuple(TEST_HOFS)))
+        {int(h): dict(v) for h, v in table.items()}, tuple(TRAIN_HOFS), tuple(TEST_HOFS), "given"))
     feats = _features_file(tmp_path)
     common = ["--data", str(dataset), "--features-table", str(feats), "--no-progress", "--checkpoint-every", "2"]
     assert main(["train", "--profile", "quick", "--out", str(tmp_path / "full"), "--epochs", "4", *common]) == 0

@@ -53,7 +53,7 @@ from noble.fast.noble_model import (
 from noble.model import NobleModel
 from noble.progress import tqdm
 from noble.spikes import FiringReport, firing_report, firing_selection_score, spike_counts, window_mask
-from noble.training.config import RunConfig, config_from_dict
+from noble.training.config import RunConfig, TrainConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
 from noble.training.losses import relative_lp
 
@@ -226,6 +226,49 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float, hold
     return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * step / (decay - 1)))
 
 
+def run_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_scaler: torch.amp.GradScaler, tc: TrainConfig,
+              epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
+              amp_dtype: torch.dtype | None) -> float:
+    """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss);
+    returns the mean per-trace loss of the epoch."""
+    device = volt.device
+    n_train = int(train_rows.numel())
+    gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
+    perm = train_rows[torch.randperm(n_train, generator=gen).to(device)]
+    net.train()
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    for b in range(math.ceil(n_train / tc.batch_size)):
+        idx = perm[b * tc.batch_size:(b + 1) * tc.batch_size]
+        with autocast(device, amp_dtype):
+            pred = net(amp[idx], feats[idx])
+        per_trace = relative_lp(pred.float(), volt[idx], tc.loss_p)
+        optimizer.zero_grad(set_to_none=True)
+        grad_scaler.scale(per_trace.mean()).backward()
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+        total += per_trace.detach().double().sum()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return float(total) / n_train
+
+
+def epoch_row(epoch: int, train_loss: float, learning_rate: float, holdout: tuple[float, float],
+              test_hofs: tuple[float, float], firing: FiringReport | None, score: float, epoch_time_s: float,
+              step_time_s: float, elapsed_s: float) -> dict[str, float]:
+    """The metrics.csv row of an epoch (0-based ``epoch``): losses, rel. L4/L2 of the held-out and test-HoF
+    traces, the held-out firing accounting (%) and the selection score, times (s)."""
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "learning_rate": learning_rate,
+           "holdout_rel_l4": holdout[0], "holdout_rel_l2": holdout[1], "test_hofs_rel_l4": test_hofs[0],
+           "test_hofs_rel_l2": test_hofs[1], "epoch_time_s": epoch_time_s, "step_time_s": step_time_s,
+           "elapsed_s": elapsed_s}
+    if firing is not None:
+        row |= {"holdout_missed_firing_pct": firing.missed_firing_pct,
+                "holdout_false_firing_pct": firing.false_firing_pct,
+                "holdout_spike_count_err_pct": firing.spike_count_rel_err_pct,
+                "holdout_selection_score": score}
+    return row
+
+
 def resolve_features(
     dataset: TraceDataset,
     feature_table: FeatureTable | None,
@@ -355,25 +398,8 @@ def train(
             if tc.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction, tc.hold_epochs)
-            gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
-            perm = train_rows[torch.randperm(n_train, generator=gen).to(device)]
-            net.train()
-            total = torch.zeros((), device=device, dtype=torch.float64)
-            for b in range(n_batches):
-                idx = perm[b * tc.batch_size:(b + 1) * tc.batch_size]
-                with autocast(device, amp_dtype):
-                    pred = net(amp[idx], feats[idx])
-                per_trace = relative_lp(pred.float(), volt[idx], tc.loss_p)
-                loss = per_trace.mean()
-                optimizer.zero_grad(set_to_none=True)
-                scaler_amp.scale(loss).backward()
-                scaler_amp.step(optimizer)
-                scaler_amp.update()
-                total += per_trace.detach().double().sum()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            train_loss = run_epoch(net, optimizer, scaler_amp, tc, epoch, train_rows, amp, feats, volt, amp_dtype)
             train_time = time.perf_counter() - t_epoch
-            train_loss = float(total) / n_train
             if not math.isfinite(train_loss):
                 raise TrainingError(f"training loss became {train_loss} at epoch {epoch + 1}: lower the learning rate")
             if fast is not None:
@@ -386,15 +412,8 @@ def train(
                 watched = score if tc.plateau_metric == "selection" and math.isfinite(score) else train_loss
                 scheduler.step(watched)
             elapsed = elapsed_before + time.perf_counter() - t_start
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "learning_rate": optimizer.param_groups[0]["lr"],
-                   "holdout_rel_l4": h4, "holdout_rel_l2": h2, "test_hofs_rel_l4": t4, "test_hofs_rel_l2": t2,
-                   "epoch_time_s": time.perf_counter() - t_epoch, "step_time_s": train_time / n_batches,
-                   "elapsed_s": elapsed}
-            if firing is not None:
-                row |= {"holdout_missed_firing_pct": firing.missed_firing_pct,
-                        "holdout_false_firing_pct": firing.false_firing_pct,
-                        "holdout_spike_count_err_pct": firing.spike_count_rel_err_pct,
-                        "holdout_selection_score": score}
+            row = epoch_row(epoch, train_loss, optimizer.param_groups[0]["lr"], (h4, h2), (t4, t2), firing, score,
+                            time.perf_counter() - t_epoch, train_time / n_batches, elapsed)
             history.append(row)
             loggers.log(row)
             if not split.holdout.size:
