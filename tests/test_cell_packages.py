@@ -142,13 +142,21 @@ def test_features_computed_into_an_added_package_become_its_embedding(data_root,
     assert cell.hof_models[0].features == {}  # the package publishes no feature table
     assert cell.feature_source == "none"
     hofs = [m.index for m in cell.hof_models[:2]]
-    assert main(["features", "--fi", "--cell", "feat", "--hofs", ",".join(map(str, hofs)), "--root", str(root)]) == 0
+    assert main(["features", "--fi", "--cell", "feat", "--hofs", ",".join(map(str, hofs)), "--root", str(root),
+                 "--workers", "2"]) == 0  # the two models in parallel
     assert "now embeds" in capsys.readouterr().out
     cell = load_cell("feat", root=root)
     assert cell.feature_source == "computed"
     for m in cell.hof_models[:2]:
         assert 0.0 < m.intercept < 0.1 and 100.0 < m.slope < 2000.0  # nA, Hz/nA
     assert cell.hof_models[2].features == {}
+    from noble.features.fi_table import read_table
+
+    table = root / "cells" / "feat" / "features" / "fi_table.csv"
+    assert sorted(int(r["index"]) for r in read_table(table)) == sorted(hofs)
+    assert main(["features", "--fi", "--cell", "feat", "--hofs", ",".join(map(str, hofs)), "--root", str(root),
+                 "--workers", "2"]) == 0  # resumable: models already in the table are not simulated again
+    assert sorted(int(r["index"]) for r in read_table(table)) == sorted(hofs)
 
 
 def test_steps_a_bare_package_cannot_support_are_skipped_with_a_reason(data_root, tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--cell", default=DEFAULT_CELL, help="cell package for --fi")
     parser.add_argument("--hofs", default=None, help="global HoF indices for --fi (default: all)")
     parser.add_argument("--engine", default="arbor", help="simulator for --fi")
+    parser.add_argument("--workers", type=int, default=1, help="HoF models simulated in parallel for --fi")
     parser.add_argument("--root", type=Path, metavar="DIR", help="data root (default $NOBLE_DATA_DIR)")
     parser.add_argument("--out", type=Path, help="output CSV (with --fi on an added package: default its own "
                         "features/fi_table.csv, which then becomes the package's embedded slope and intercept)")
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             into_package = _package_table(args.cell, args.root)
             args.out = into_package
-        build_table(args.cell, args.out, root=args.root, engine=args.engine, hofs=hofs)
+        build_table(args.cell, args.out, root=args.root, engine=args.engine, hofs=hofs, workers=args.workers)
         if into_package is not None:
             _record_in_descriptor(args.cell, args.root)
             print(f"{args.cell}: the package now embeds these I_thr and s_thr as intercept and slope")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -46,30 +47,51 @@ def read_table(path: str | Path) -> list[dict[str, float | str]]:
     return rows
 
 
-def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor", hofs=None, progress: bool = True) -> Path:
-    """Compute I_thr and s_thr for the HoF models of a cell (all by default) and write/extend the CSV ``out``."""
-
+def _row(cell_name: str, root, engine: str, index: int) -> list:
+    """The CSV row of one HoF model (runs in a worker process when ``workers > 1``)."""
     cell = load_cell(cell_name, root=root)
-    eng = get_engine(engine)
+    m = cell.hof(index)
+    ts, curve = threshold_and_slope(get_engine(engine), m, cell.morphology, fi_protocol())
+    return [
+        m.index, m.seed, m.hof, "test" if m.index in set(cell.split.test) else "train", f"{ts.threshold:.6g}",
+        f"{ts.slope:.6g}", f"{ts.intercept_fit:.6g}", f"{ts.bracket[0]:.6g}", f"{ts.bracket[1]:.6g}",
+        f"{m.features.get('intercept', math.nan):.6g}", f"{m.features.get('slope', math.nan):.6g}",
+        len(curve.amplitude),
+    ]
+
+
+def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor", hofs=None, progress: bool = True,
+                workers: int = 1) -> Path:
+    """Compute I_thr and s_thr for the HoF models of a cell (all by default) and write/extend the CSV ``out``.
+
+    Resumable: a row is written (and flushed) as soon as its model is done, models already in ``out`` are
+    skipped; with ``workers > 1`` the models run in that many processes (rows then arrive in completion order).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    cell = load_cell(cell_name, root=root)
     out = Path(out)
     done = {int(r["index"]) for r in read_table(out)} if out.is_file() else set()
-    models = [m for m in cell.hof_models if (hofs is None or m.index in hofs) and m.index not in done]
-    test = set(cell.split.test)
-    protocol = fi_protocol()
+    todo = [m.index for m in cell.hof_models if (hofs is None or m.index in hofs) and m.index not in done]
     new = not out.is_file()
     with out.open("a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
             writer.writerow(COLUMNS)
-        for m in tqdm(models, desc="I_thr/s_thr", unit="HoF", disable=not progress):
-            ts, curve = threshold_and_slope(eng, m, cell.morphology, protocol)
-            writer.writerow([
-                m.index, m.seed, m.hof, "test" if m.index in test else "train", f"{ts.threshold:.6g}",
-                f"{ts.slope:.6g}", f"{ts.intercept_fit:.6g}", f"{ts.bracket[0]:.6g}", f"{ts.bracket[1]:.6g}",
-                f"{m.features.get('intercept', math.nan):.6g}", f"{m.features.get('slope', math.nan):.6g}",
-                len(curve.amplitude),
-            ])
-            fh.flush()
+        bar = tqdm(total=len(todo), desc="I_thr/s_thr", unit="HoF", disable=not progress)
+        if workers > 1 and len(todo) > 1:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                futures = [pool.submit(_row, cell_name, root, engine, i) for i in todo]
+                for fut in as_completed(futures):
+                    writer.writerow(fut.result())
+                    fh.flush()
+                    bar.update()
+        else:
+            for i in todo:
+                writer.writerow(_row(cell_name, root, engine, i))
+                fh.flush()
+                bar.update()
+        bar.close()
     return out
 
 
@@ -104,8 +126,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--engine", default="arbor")
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--workers", type=int, default=1, help="HoF models simulated in parallel")
     args = parser.parse_args(argv)
-    build_table(args.cell, args.out, root=args.data_root, engine=args.engine)
+    build_table(args.cell, args.out, root=args.data_root, engine=args.engine, workers=args.workers)
     for key, value in summarize(read_table(args.out)).items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     return 0
