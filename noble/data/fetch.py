@@ -1,5 +1,8 @@
 """Fetching cell packages into the data cache, from the pinned upstream repositories or a local copy.
 
+Length: about 580 lines because download, resume, verification and atomic placement of one file are a single
+transaction and are kept together with the manifest logic they verify against.
+
 Each registered cell has a manifest, ``noble/data/manifests/<cell>.json``, listing every file of its package
 with its SHA-256, size, upstream repository, pinned commit and upstream path. :func:`fetch_cell` puts the
 files under ``<data root>/cells/<cell>/`` (data root: :func:`noble.paths.data_dir`, ``$NOBLE_DATA_DIR``):

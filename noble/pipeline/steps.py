@@ -14,6 +14,9 @@ error history; at the paper's scale it is a cluster job (about 600,000 CPU core 
 A cell's training settings are data, not code: :func:`model_config` applies its ``CellSpec.settings`` (for the
 VIP cell the paper's K = 11 amplitude frequencies, epochs x1.5 (450 for 300) and ReduceLROnPlateau factor 0.8;
 for an added package its descriptor's ``settings``).
+
+Length: about 600 lines because every cached step of the run folder shares one signature and pretrained-
+weights mechanism; splitting it per step would spread that contract over several modules.
 """
 from __future__ import annotations
 

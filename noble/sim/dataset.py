@@ -1,5 +1,8 @@
 """Simulated datasets: plan (HoF, amplitude) pairs, simulate them resumably, write and read HDF5.
 
+Length: about 530 lines; the planner, the resumable chunk store and the file layout change together (the
+plan checksum keys the chunks and the data card describes both), so they stay in one module.
+
 Units: voltage mV (float32), amplitude nA, time ms. File layout (``read_dataset`` returns the same):
 
 * ``voltage`` ``[N, 8583]`` float32 mV: somatic voltage, low-pass filtered and decimated to 0.06 ms;

@@ -1,7 +1,11 @@
 """Training a NOBLE model on a trace dataset: seeded, resumable, checkpointed, logged to CSV.
 
+Length: about 460 lines; the resumable loop, its state file and the per-epoch held-out evaluation that selects
+the checkpoint must stay in step, so they live together (one epoch's pass and its log row are functions).
+
 Units: current nA, voltage mV, time ms. The loss is the relative L^p error per trace (p = 4 in the paper),
-averaged over the batch; Adam; ReduceLROnPlateau stepped on the epoch's mean training loss. The rows of HoF
+averaged over the batch; Adam; ReduceLROnPlateau stepped on the epoch's mean training loss (the paper's) or a
+per-epoch cosine schedule with an optional constant hold (TrainConfig.schedule). The rows of HoF
 models in the cell's test split never enter training nor the feature scaler; a random fraction of the train HoFs'
 rows is held out as the "train-HoF test" set (unseen currents), which also selects the best checkpoint.
 
@@ -13,7 +17,9 @@ layout, so checkpoints, model cards and resume states are the same whichever eng
 
 Output directory::
 
-    model.safetensors, model_card.json   best model (lowest held-out relative L4; training loss without holdout)
+    model.safetensors, model_card.json   the selected epoch: lowest held-out selection score (TrainConfig.selection:
+                                         "firing" = rel. L4 + missed + false firing + spike-count error, or
+                                         "rel_l4"); the training loss when nothing is held out
     checkpoints/epoch_NNNN.safetensors   periodic weights (same card)
     state/last.pt                        resume state (weights, optimizer, scheduler, RNG states, history)
     metrics.csv                          one row per epoch
