@@ -47,6 +47,9 @@ def test_figures_of_one_run_agree_with_their_manifest_and_disagreements_are_name
         problems = figure_provenance_problems(out)
         assert "stray.png: not listed in the manifest" in problems and "stray.png: carries no provenance" in problems
 
+        (out / "broken.png").write_bytes(b"png")  # a file that is not a PNG is reported, not a crash
+        assert "broken.png: unreadable PNG (UnidentifiedImageError)" in figure_provenance_problems(out)
+        (out / "broken.png").unlink()
         manifest = json.loads((out / "manifest.json").read_text())
         manifest["model_card_sha256"] = {"main": "a" * 64}
         (out / "manifest.json").write_text(json.dumps(manifest))

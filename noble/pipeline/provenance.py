@@ -36,7 +36,11 @@ def figure_provenance_problems(folder: str | Path) -> list[str]:
     for png in sorted(folder.glob("*.png")):
         if png.name not in listed:
             problems.append(f"{png.name}: not listed in the manifest")
-        prov = read_png_provenance(png)
+        try:
+            prov = read_png_provenance(png)
+        except (OSError, ValueError) as exc:  # not a readable PNG (PIL's UnidentifiedImageError is an OSError)
+            problems.append(f"{png.name}: unreadable PNG ({exc.__class__.__name__})")
+            continue
         if not prov:
             problems.append(f"{png.name}: carries no provenance")
             continue
