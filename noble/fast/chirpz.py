@@ -75,7 +75,8 @@ class ChirpZ:
             self._self_conjugate.append(k - 1)
         kernel = torch.zeros(m_len, dtype=torch.complex128)
         kernel[:n] = _chirp(t, n).conj()
-        kernel[m_len - (k - 1):] = _chirp(torch.arange(-(k - 1), 0), n).conj() if k > 1 else kernel[:0]
+        if k > 1:
+            kernel[m_len - (k - 1):] = _chirp(torch.arange(-(k - 1), 0), n).conj()
         self._inv_in = (_chirp(kk, n) * weight).to(cdtype)
         self._inv_kernel = torch.fft.fft(kernel).to(cdtype)
         self._inv_out = _chirp(t, n).to(cdtype)
@@ -98,10 +99,8 @@ class ChirpZ:
 
     def inverse(self, spec: torch.Tensor) -> torch.Tensor:
         """``(..., 2, K)`` (real, imaginary parts) -> ``(..., N)`` real, as ``irfft`` of the zero-padded spectrum."""
-        imag = spec[..., 1, :]
-        if self._self_conjugate:
-            imag = imag.clone()
-            imag[..., self._self_conjugate] = 0.0
+        imag = spec[..., 1, :].clone()
+        imag[..., self._self_conjugate] = 0.0  # mode 0 (and N/2): irfft ignores their imaginary part
         coeffs = torch.complex(spec[..., 0, :].to(self.dtype), imag.to(self.dtype)) * self._inv_in
         conv = torch.fft.ifft(torch.fft.fft(coeffs, n=self.fft_length) * self._inv_kernel)[..., : self.n_points]
         return (conv * self._inv_out).real.to(spec.dtype)

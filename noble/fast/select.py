@@ -11,54 +11,36 @@ import time
 
 import torch
 
-from noble.fast.chirpz import ChirpZ
-from noble.fast.dft import dft_matrices, kept_modes
+from noble.fast.config import FastFNOConfig
+from noble.fast.model import SPECTRAL_METHODS, FastFNO
 from noble.fast.runtime import synchronize
 
 __all__ = ["choose_spectral", "spectral_timings", "SPECTRAL_CHOICES"]
 
 #: ``(n_points, n_modes, channels, batch, device, dtype)`` -> the measured choice, for this process.
 SPECTRAL_CHOICES: dict[tuple, str] = {}
-_TIMINGS: dict[tuple, dict[str, float]] = {}
-
-
-def _transform(method: str, n_points: int, n_kept: int, device: torch.device, dtype: torch.dtype):
-    """``(forward, inverse)`` callables of one method: ``(B, C, N) -> (B, C, 2, K) -> (B, C, N)``."""
-    if method == "dft":
-        fwd, inv = dft_matrices(n_points, n_kept, dtype=dtype, device=device)
-        return (lambda h: (h @ fwd).view(*h.shape[:2], 2, n_kept),
-                lambda s: s.reshape(*s.shape[:2], 2 * n_kept) @ inv)
-    if method == "czt":
-        cz = ChirpZ(n_points, n_kept, dtype=dtype, device=device)
-        return cz.forward, cz.inverse
-
-    def forward(h: torch.Tensor) -> torch.Tensor:
-        spec = torch.fft.rfft(h, norm="forward")[..., :n_kept]
-        return torch.stack([spec.real, spec.imag], dim=-2)
-
-    def inverse(s: torch.Tensor) -> torch.Tensor:
-        return torch.fft.irfft(torch.complex(s[..., 0, :], s[..., 1, :]), n=n_points, norm="forward")
-
-    return forward, inverse
 
 
 def spectral_timings(n_points: int, n_modes: int, channels: int, batch: int = 8, device: str | torch.device = "cpu",
                      dtype: torch.dtype = torch.float32, repeats: int = 3) -> dict[str, float]:
-    """Seconds of one forward + inverse transform of a ``(batch, channels, n_points)`` activation per method
-    (best of ``repeats`` after a warm-up)."""
+    """Seconds of one forward pass of a one-layer :class:`FastFNO` of width ``channels`` on a
+    ``(batch, 1, n_points)`` input, per spectral method (best of ``repeats`` after a warm-up). The layers around
+    the spectral convolution are the same for every method, so the differences are the transforms'."""
     device = torch.device(device)
-    n_kept = kept_modes(n_points, n_modes)
-    h = torch.randn(batch, channels, n_points, device=device, dtype=dtype)
+    config = FastFNOConfig(in_channels=1, out_channels=1, hidden_channels=channels, n_layers=1, n_modes=n_modes,
+                           lifting_channels=channels, projection_channels=channels,
+                           channel_mlp_channels=max(1, channels // 2))
+    x = torch.randn(batch, 1, n_points, device=device, dtype=dtype)
     out = {}
     with torch.no_grad():
-        for method in ("dft", "fft", "czt"):
-            fwd, inv = _transform(method, n_points, n_kept, device, dtype)
-            inv(fwd(h))
+        for method in SPECTRAL_METHODS:
+            net = FastFNO(config, spectral=method).to(device=device, dtype=dtype)
+            net(x)
             best = float("inf")
             for _ in range(repeats):
                 synchronize(device)
                 t0 = time.perf_counter()
-                inv(fwd(h))
+                net(x)
                 synchronize(device)
                 best = min(best, time.perf_counter() - t0)
             out[method] = best
@@ -72,11 +54,6 @@ def choose_spectral(n_points: int, n_modes: int, channels: int, batch: int = 8, 
     key = (int(n_points), int(n_modes), int(channels), int(batch), str(device), dtype)
     if key not in SPECTRAL_CHOICES:
         timings = spectral_timings(n_points, n_modes, channels, batch, device, dtype)
-        _TIMINGS[key] = timings
         SPECTRAL_CHOICES[key] = min(timings, key=timings.get)
     return SPECTRAL_CHOICES[key]
 
-
-def last_timings() -> dict[tuple, dict[str, float]]:
-    """The timings behind every choice made in this process."""
-    return dict(_TIMINGS)

@@ -14,6 +14,7 @@ import csv
 import math
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -23,6 +24,9 @@ from noble.features.fi import threshold_and_slope
 from noble.progress import tqdm
 from noble.sim import get_engine
 from noble.sim.protocol import StepProtocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from noble.data import Cell
 
 #: Protocol for F-I analysis: the paper's step (15-415 ms) from rest; the trace can end with the step.
 FI_T_STOP = 415.0
@@ -47,9 +51,8 @@ def read_table(path: str | Path) -> list[dict[str, float | str]]:
     return rows
 
 
-def _row(cell_name: str, root, engine: str, index: int) -> list:
-    """The CSV row of one HoF model (runs in a worker process when ``workers > 1``)."""
-    cell = load_cell(cell_name, root=root)
+def _row(cell: "Cell", engine: str, index: int) -> list:
+    """The CSV row of one HoF model."""
     m = cell.hof(index)
     ts, curve = threshold_and_slope(get_engine(engine), m, cell.morphology, fi_protocol())
     return [
@@ -58,6 +61,19 @@ def _row(cell_name: str, root, engine: str, index: int) -> list:
         f"{m.features.get('intercept', math.nan):.6g}", f"{m.features.get('slope', math.nan):.6g}",
         len(curve.amplitude),
     ]
+
+
+_WORKER_CELL: "Cell | None" = None
+
+
+def _init_worker(cell_name: str, root) -> None:
+    """Read the cell package once per worker process."""
+    global _WORKER_CELL
+    _WORKER_CELL = load_cell(cell_name, root=root)
+
+
+def _worker_row(engine: str, index: int) -> list:
+    return _row(_WORKER_CELL, engine, index)
 
 
 def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor", hofs=None, progress: bool = True,
@@ -80,15 +96,16 @@ def build_table(cell_name: str, out: str | Path, root=None, engine: str = "arbor
             writer.writerow(COLUMNS)
         bar = tqdm(total=len(todo), desc="I_thr/s_thr", unit="HoF", disable=not progress)
         if workers > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-                futures = [pool.submit(_row, cell_name, root, engine, i) for i in todo]
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_init_worker,
+                                     initargs=(cell_name, root)) as pool:
+                futures = [pool.submit(_worker_row, engine, i) for i in todo]
                 for fut in as_completed(futures):
                     writer.writerow(fut.result())
                     fh.flush()
                     bar.update()
         else:
             for i in todo:
-                writer.writerow(_row(cell_name, root, engine, i))
+                writer.writerow(_row(cell, engine, i))
                 fh.flush()
                 bar.update()
         bar.close()

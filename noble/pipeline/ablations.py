@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 from noble.errors import AnalysisError
 from noble.pipeline.profiles import analysis_settings
 from noble.pipeline.status import record_model_results, record_skip
-from noble.pipeline.steps import ensure_cell, ensure_metrics, ensure_model, hof_pools
+from noble.pipeline.steps import ensure_metrics, ensure_model, hof_pools, per_hof_features
 from noble.plotting.tables import PAPER_TABLE1, PAPER_TABLE2
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +46,7 @@ def table1_results(profile: "Profile", cell: str, layout: "RunLayout",
                    feature_sets: Sequence[Sequence[str]] = TABLE1_FEATURE_SETS) -> dict[tuple[str, ...], dict[str, float]]:
     """Table 1: ``table1_pct`` of a model per embedded feature set, on the unseen currents of the train HoFs."""
     prof = ablation_profile(profile)
-    known = set(ensure_cell(cell).hof_models[0].features)
+    known = per_hof_features(cell)
     out = {}
     for feats in feature_sets:
         missing = [f for f in feats if f not in known]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from noble.jsonfile import write_json_atomic
 
 #: A paper number is matched when ours is at most this many times the paper's.
 TOLERANCE = 1.5
@@ -114,13 +115,9 @@ def record(results_dir: str | Path, item: str, status: Status, profile: str) -> 
     """Store the status of ``item`` (one of :data:`ITEM_KEYS`) for the run whose results are in ``results_dir``."""
     if item not in ITEM_KEYS:
         raise ValueError(f"unknown paper item {item!r}; known: {', '.join(ITEM_KEYS)}")
-    folder = _status_dir(Path(results_dir))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (item.replace(" ", "_").replace("(", "").replace(")", "").replace(".", "") + ".json")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"item": item, "profile": profile, **status.as_dict()}, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    name = item.replace(" ", "_").replace("(", "").replace(")", "").replace(".", "")
+    path = _status_dir(Path(results_dir)) / f"{name}.json"
+    return write_json_atomic(path, {"item": item, "profile": profile, **status.as_dict()})
 
 
 SKIPPED = "skipped"
@@ -130,12 +127,8 @@ def record_skip(results_dir: str | Path, part: str, reason: str, profile: str, i
     """Record that ``part`` of the results (a figure or panel, e.g. ``"Fig 5B"``) was skipped for this run because
     the cell package lacks something (``reason`` says what); the manifest lists it. When the whole paper ``item``
     is skipped, its status is recorded as ``skipped`` too."""
-    folder = _status_dir(Path(results_dir)) / "skipped"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (part.replace(" ", "_").replace("/", "-") + ".json")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"part": part, "profile": profile, "reason": reason}, indent=2) + "\n")
-    os.replace(tmp, path)
+    path = _status_dir(Path(results_dir)) / "skipped" / (part.replace(" ", "_").replace("/", "-") + ".json")
+    write_json_atomic(path, {"part": part, "profile": profile, "reason": reason})
     if item is not None:
         record(results_dir, item, Status(SKIPPED, reason), profile)
     return path

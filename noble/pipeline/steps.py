@@ -40,6 +40,7 @@ from noble.errors import NobleError
 from noble.evaluation import SagFinetuneConfig, evaluate_model, finetune_sag, negative_step_rows, sag_metrics
 from noble.fit import FitError, load_fit_result, run_fit
 from noble.hashing import sha256_file
+from noble.jsonfile import write_json_atomic
 from noble.paths import shared_data_dir
 from noble.pipeline.layout import RunLayout
 from noble.pipeline.layout import figures_dir as default_figures_dir
@@ -82,10 +83,7 @@ def _check_tag(tag: str) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, sort_keys=True, default=str)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -160,6 +158,11 @@ def cell_lacks(c: Cell, needed: str) -> str | None:
                     "steps that compare with the experiment are skipped")
         return None
     raise PipelineError(f"unknown requirement {needed!r}; known: 'experimental features'")
+
+
+def per_hof_features(cell: str) -> set[str]:
+    """The names of the per-HoF features a cell package provides (what a model can embed)."""
+    return set(ensure_cell(cell).hof_models[0].features)
 
 
 def ensure_fit(profile: Profile | str, cell: str, layout: RunLayout):
@@ -392,7 +395,7 @@ def ensure_model(
     if train_hofs is not None:
         use_train = _check_train_hofs(cell, train_hofs)
     if features is not None:
-        known = set(ensure_cell(cell).hof_models[0].features)
+        known = per_hof_features(cell)
         unknown = [f for f in features if f not in known]
         if unknown:
             raise PipelineError(f"features {unknown} are not per-HoF features of {cell}; known: {sorted(known)}")
@@ -598,6 +601,7 @@ __all__ = [
     "DATASET_KEYS",
     "PipelineError",
     "VIP_CELL",
+    "cell_lacks",
     "dataset_plans",
     "ensure_cell",
     "ensure_dataset",
@@ -608,5 +612,8 @@ __all__ = [
     "hof_pools",
     "model_config",
     "output_dir",
+    "per_hof_features",
+    "pretrained_dir",
     "run_settings",
+    "ship_pretrained",
 ]
