@@ -150,6 +150,7 @@ def model_from_card(card: Mapping[str, Any]) -> NobleModel:
         train_hofs=hofs.get("train", ()),
         test_hofs=hofs.get("test", ()),
         cell=card.get("cell"),
+        neuralop_init=False,
     )
 
 
@@ -168,7 +169,7 @@ def load_weights(model: NobleModel, path: str | Path, sha256: str | None = None)
     for key, value in tensors.items():
         if own[key].shape != value.shape or own[key].dtype != value.dtype:
             raise CheckpointError(f"{path}: {key} is {tuple(value.shape)} {value.dtype}, expected {tuple(own[key].shape)} {own[key].dtype}")
-    model.load_state_dict(tensors, strict=True)
+    model.load_weight_tensors(tensors)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", weights: str | None = None) -> NobleModel:

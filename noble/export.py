@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from noble.checkpoint import load_model
+from noble.checkpoint import build_card, load_model
 from noble.errors import NobleError
-from noble.fast.noble_model import accelerate
+from noble.model import SpectralView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from noble.model import NobleModel
 
 #: The ONNX opset of exported models.
 OPSET = 18
@@ -50,27 +53,37 @@ def _require(name: str):
 
 def export_onnx(model_dir: str | Path, out: str | Path, opset: int = OPSET) -> Path:
     """Write ``model_dir``'s model as an ONNX file ``out`` (see the module docstring); returns ``out``."""
+    return export_model_onnx(load_model(model_dir), out, opset, source=str(model_dir))
+
+
+def export_model_onnx(model: "NobleModel", out: str | Path, opset: int = OPSET, source: str = "model") -> Path:
+    """Write ``model`` (its card: ``model.card`` when loaded, else one built from it) as an ONNX file ``out``."""
     onnx = _require("onnx")
-    model = load_model(model_dir)
     n_features = len(model.feature_names)
     if n_features == 0:
-        raise ExportError(f"{model_dir}: a model without neuron features has no 'features' input to export")
-    fast = accelerate(model, spectral="dft").eval()
-    fast.fno.cpu_chunk = 0  # one graph for every batch size
+        raise ExportError(f"{source}: a model without neuron features has no 'features' input to export")
+    card = getattr(model, "card", None) or build_card(model)
+    chunk = model.fno.cpu_chunk
+    model.fno.cpu_chunk = 0  # one graph for every batch size
+    fast = SpectralView(model, "dft").eval()
     amp = torch.tensor([0.1, -0.05], dtype=torch.float32)
-    feats = torch.as_tensor(model.features_for_hofs([model.train_hofs[0]] * 2), dtype=torch.float32)
+    hofs = list(model.train_hofs or sorted(model.feature_table))[:1] * 2
+    feats = torch.as_tensor(model.features_for_hofs(hofs), dtype=torch.float32)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on shape arithmetic: the shapes are fixed per call
-        torch.onnx.export(
-            _Exportable(fast), (amp, feats), str(tmp), input_names=["amplitude_nA", "features"],
-            output_names=["voltage_mV"], opset_version=opset, dynamo=False,
-            dynamic_axes={"amplitude_nA": {0: "batch"}, "features": {0: "batch"}, "voltage_mV": {0: "batch"}},
-        )
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape arithmetic: the shapes are fixed per call
+            torch.onnx.export(
+                _Exportable(fast), (amp, feats), str(tmp), input_names=["amplitude_nA", "features"],
+                output_names=["voltage_mV"], opset_version=opset, dynamo=False,
+                dynamic_axes={"amplitude_nA": {0: "batch"}, "features": {0: "batch"}, "voltage_mV": {0: "batch"}},
+            )
+    finally:
+        model.fno.cpu_chunk = chunk
     proto = onnx.load(str(tmp))
-    meta = {CARD_KEY: json.dumps(model.card, sort_keys=True), "noble_opset": str(opset),
+    meta = {CARD_KEY: json.dumps(card, sort_keys=True), "noble_opset": str(opset),
             "noble_units": "amplitude_nA: nA; features: raw values in the card's order; voltage_mV: mV",
             "noble_feature_order": json.dumps(list(model.feature_names))}
     for key, value in meta.items():
@@ -111,4 +124,4 @@ class OnnxNoble:
         return self.session.run(["voltage_mV"], {"amplitude_nA": amp, "features": feats})[0]
 
 
-__all__ = ["CARD_KEY", "OPSET", "ExportError", "OnnxNoble", "export_onnx", "onnx_card"]
+__all__ = ["CARD_KEY", "OPSET", "ExportError", "OnnxNoble", "export_model_onnx", "export_onnx", "onnx_card"]

@@ -9,10 +9,12 @@ The paper's architecture (the ``paper`` profile, the defaults of :class:`FNOConf
 ratio 2, GELU, linear FNO skips, soft-gating channel-MLP skips, no normalisation, and neuraloperator's grid
 positional embedding (one extra channel in [0, 1], added by the library inside the FNO).
 
-Inference (:meth:`NobleModel.predict`) runs by default through the fast path of :mod:`noble.fast` (the same
-function computed with truncated-DFT GEMMs; relative difference ~2e-7 in fp32, faster on CPUs and GPUs), built
-once per set of weights and rebuilt automatically after the weights change. ``engine="reference"`` runs the
-neuralop FNO itself. The weights, and so the checkpoints, always stay in neuralop's layout.
+The network is :class:`noble.fast.FastFNO`: the same function as ``neuralop.models.FNO`` (with the settings of
+:func:`build_fno`) computed with truncated-DFT products or FFTs, trained and evaluated directly, with no copy of the
+weights. neuraloperator's FNO stays two things: the initialisation (a seed gives the weights neuralop's FNO would
+draw) and the checkpoint layout (:meth:`NobleModel.weight_tensors` writes its ``state_dict`` keys, so safetensors
+files are interchangeable with it). ``predict(engine="reference")`` runs a neuralop FNO rebuilt from the current
+weights, the oracle of the tests.
 """
 from __future__ import annotations
 
@@ -35,8 +37,11 @@ from noble.embedding import (
     feature_rows,
 )
 from noble.errors import NobleError
-from noble.fast.noble_model import accelerate
+from noble.fast.config import FastFNOConfig
+from noble.fast.convert import state_from_neuralop, state_to_neuralop
+from noble.fast.model import SPECTRAL_METHODS, FastFNO
 from noble.fast.padding import pad_to
+from noble.fast.select import choose_spectral
 from noble.fast.runtime import PRECISIONS
 from noble.fast.runtime import precision as precision_mode
 
@@ -117,6 +122,40 @@ def build_fno(config: FNOConfig, in_channels: int) -> nn.Module:
     )
 
 
+def fast_config(config: FNOConfig, in_channels: int) -> FastFNOConfig:
+    """The sizes :func:`build_fno` gives, as :class:`FastFNOConfig` (neuralop's channel-MLP expansion is 0.5)."""
+    hidden = int(config.hidden_channels)
+    return FastFNOConfig(
+        in_channels=int(in_channels), out_channels=1, hidden_channels=hidden, n_layers=int(config.n_layers),
+        n_modes=int(config.n_modes), lifting_channels=int(config.lifting_channel_ratio * hidden),
+        projection_channels=int(config.projection_channel_ratio * hidden),
+        channel_mlp_channels=int(round(hidden * 0.5)), positional_embedding=config.positional_embedding == "grid",
+    )
+
+
+def training_spectral(config: FNOConfig) -> str:
+    """The fixed spectral rule of training: FFTs on a padded (FFT-friendly) grid, truncated DFTs on the trace grid.
+
+    Fixed rather than measured so that a resumed run computes exactly what the interrupted one did."""
+    return "fft" if config.padded_length is not None else "dft"
+
+
+def initial_fno(config: FNOConfig, in_channels: int, neuralop_init: bool = True) -> FastFNO:
+    """A :class:`FastFNO` for ``config``.
+
+    ``neuralop_init``: draw the initial weights as ``neuralop.models.FNO`` does (the same random numbers, so a
+    seed gives the model it always gave); otherwise leave the global random generator untouched (for weights
+    that are loaded next, e.g. from a checkpoint).
+    """
+    fast = fast_config(config, in_channels)
+    with torch.random.fork_rng(devices=[]):
+        fno = FastFNO(fast, spectral=training_spectral(config))
+    if neuralop_init:
+        reference = build_fno(config, in_channels)
+        fno.load_state_dict(state_from_neuralop(reference.state_dict(), fast))
+    return fno
+
+
 def real_parameter_count(module: nn.Module) -> int:
     """Trainable real parameters (a complex weight counts twice)."""
     return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters() if p.requires_grad)
@@ -126,7 +165,8 @@ class NobleModel(nn.Module):
     """Embedding + FNO: maps step amplitudes (nA) and neuron features to somatic voltage (mV).
 
     ``feature_table`` (global HoF index -> {name: raw value}) lets :meth:`predict` take HoF indices;
-    ``train_hofs``/``test_hofs`` record the cell split the model was trained with.
+    ``train_hofs``/``test_hofs`` record the cell split the model was trained with. ``neuralop_init=False``
+    skips neuralop's initialisation (and its import) for weights that are loaded next.
     """
 
     def __init__(
@@ -139,6 +179,7 @@ class NobleModel(nn.Module):
         train_hofs: Sequence[int] = (),
         test_hofs: Sequence[int] = (),
         cell: str | None = None,
+        neuralop_init: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -149,9 +190,7 @@ class NobleModel(nn.Module):
         self.train_hofs = tuple(int(h) for h in train_hofs)
         self.test_hofs = tuple(int(h) for h in test_hofs)
         self.embedding = Embedding(spec, scaler, template)
-        self.fno = build_fno(config, spec.in_channels)
-        # (weights key, fast twin); kept outside the module tree so it never enters state_dict or parameters()
-        object.__setattr__(self, "_fast_cache", None)
+        self.fno = initial_fno(config, spec.in_channels, neuralop_init)
 
     @property
     def scaler(self) -> FeatureScaler:
@@ -161,42 +200,65 @@ class NobleModel(nn.Module):
     def feature_names(self) -> tuple[str, ...]:
         return self.spec.features
 
-    def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Voltage ``[B, L]`` (mV) for amplitudes ``[B]`` (nA) and raw features ``[B, F]`` in ``feature_names`` order."""
-        x = self.embedding(amplitude_nA, features)
-        n = x.shape[-1]
-        return self.fno(pad_to(x, self.config.padded_length))[:, 0, :n] * self.config.output_scale_mV
+    @property
+    def output_scale_mV(self) -> float:
+        return float(self.config.output_scale_mV)
 
-    def _weights_key(self) -> tuple:
-        """Changes whenever a weight is modified in place (optimizer step, ``load_state_dict``), replaced or moved."""
-        return (id(self.embedding), self.config, tuple(
-            (id(p), p.data_ptr(), p._version, p.device, p.dtype, tuple(p.shape)) for p in self.fno.parameters()
-        ))
+    def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor, spectral: str | None = None) -> torch.Tensor:
+        """Voltage ``[B, L]`` (mV) for amplitudes ``[B]`` (nA) and raw features ``[B, F]`` in ``feature_names`` order.
 
-    def fast_module(self) -> nn.Module:
-        """The :class:`noble.fast.FastNoble` twin of this model's current weights, on their device.
-
-        Built on first use and cached; any change of the weights (training step, ``load_state_dict``, ``.to``)
-        makes the next call rebuild it. Writes through ``param.data`` bypass PyTorch's version counters and are
-        not seen: call :meth:`invalidate_fast` after them. It is not a submodule: it never enters ``state_dict``
-        or checkpoints.
+        ``spectral``: one of :data:`noble.fast.model.SPECTRAL_METHODS` for this call (default: the training rule,
+        :func:`training_spectral`); every method computes the same function.
         """
-        key = self._weights_key()
-        cache = self._fast_cache
-        if cache is None or cache[0] != key:
-            fast = accelerate(self, spectral="measured")
-            fast.requires_grad_(False)
-            object.__setattr__(self, "_fast_cache", (key, fast))
-            return fast
-        return cache[1]
+        return self.voltage(self.embedding(amplitude_nA, features), spectral)
 
-    def invalidate_fast(self) -> None:
-        """Drop the cached fast twin (it is rebuilt on the next fast prediction)."""
-        object.__setattr__(self, "_fast_cache", None)
+    def voltage(self, x: torch.Tensor, spectral: str | None = None) -> torch.Tensor:
+        """Voltage ``[B, L]`` (mV) from embedded inputs ``[B, C, L]`` (the part a CUDA graph can capture: the
+        embedding copies its scaler constants to the device, which stream capture forbids)."""
+        n = x.shape[-1]
+        return self.fno(pad_to(x, self.config.padded_length), spectral)[:, 0, :n] * self.output_scale_mV
+
+    def spectral_method(self, name: str = "measured", device: str | torch.device | None = None) -> str:
+        """Resolve ``name``: a method of :data:`~noble.fast.model.SPECTRAL_METHODS`, ``"auto"`` (the training
+        rule) or ``"measured"`` (the fastest exact transform of this grid on ``device``, timed once per process)."""
+        if name in SPECTRAL_METHODS:
+            return name
+        if name == "auto":
+            return training_spectral(self.config)
+        if name != "measured":
+            raise ConfigError(f"unknown spectral method {name!r}; choose one of {[*SPECTRAL_METHODS, 'auto', 'measured']}")
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        return choose_spectral(int(self.config.padded_length or self.template.n_samples), int(self.config.n_modes),
+                               int(self.config.hidden_channels), 8 if device.type == "cpu" else 64, device)
 
     def weight_tensors(self) -> dict[str, torch.Tensor]:
-        """The trainable state as plain tensors on the CPU (neuraloperator's ``_metadata`` entry left out)."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if isinstance(v, torch.Tensor)}
+        """The trainable state as CPU tensors in the checkpoint layout: ``fno.*`` keys and shapes of
+        ``neuralop.models.FNO(...).state_dict()`` (its ``_metadata`` entry left out)."""
+        own = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+               if isinstance(v, torch.Tensor) and not k.startswith("fno.")}
+        fno = {k[len("fno."):]: v for k, v in self.state_dict().items() if k.startswith("fno.")}
+        own.update({f"fno.{k}": v.detach().cpu().contiguous()
+                    for k, v in state_to_neuralop(fno, self.fno.config).items()})
+        return own
+
+    def load_weight_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Load weights in the checkpoint layout of :meth:`weight_tensors` (strict: the same keys and shapes)."""
+        expected = self.weight_tensors()
+        missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        if missing or unexpected:
+            raise ConfigError(f"weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        for key, value in tensors.items():
+            if tuple(value.shape) != tuple(expected[key].shape):
+                raise ConfigError(f"weight {key} is {tuple(value.shape)}, this model needs {tuple(expected[key].shape)}")
+        fno = state_from_neuralop({k[len("fno."):]: v for k, v in tensors.items() if k.startswith("fno.")},
+                                  self.fno.config)
+        rest = {k: v for k, v in tensors.items() if not k.startswith("fno.")}
+        self.load_state_dict({**rest, **{f"fno.{k}": v for k, v in fno.items()}}, strict=True)
+
+    def reference_module(self) -> nn.Module:
+        """The neuralop twin of the current weights (embedding shared, FNO rebuilt as ``neuralop.models.FNO``):
+        the oracle the fast FNO is tested against. Built anew on every call."""
+        return _ReferenceNoble(self)
 
     def features_for_hofs(self, hofs: Sequence[int]) -> np.ndarray:
         """Raw features ``[N, F]`` of HoF models (global indices) from the recorded feature table."""
@@ -241,8 +303,9 @@ class NobleModel(nn.Module):
         feature names, or a raw ``[N, F]`` array in ``feature_names`` order) or as ``hofs`` (global HoF
         indices, one or ``[N]``, looked up in the recorded feature table).
 
-        ``engine``: ``"fast"`` (default; :meth:`fast_module`, equal to the reference within ~1e-6 relative in
-        fp32) or ``"reference"`` (the neuralop FNO). ``precision``: ``"fp32"`` (default), ``"tf32"`` or ``"bf16"``
+        ``engine``: ``"fast"`` (default; the model itself with the fastest exact spectral transform measured on
+        this device, equal to the reference within ~1e-6 relative in fp32) or ``"reference"`` (the neuralop FNO,
+        :meth:`reference_module`). ``precision``: ``"fp32"`` (default), ``"tf32"`` or ``"bf16"``
         (see :func:`noble.fast.runtime.precision`; reduced precisions only make a difference on GPUs, except
         bf16 autocast, which also runs on CPUs).
         """
@@ -274,7 +337,11 @@ class NobleModel(nn.Module):
         was_training = self.training
         self.eval()
         self.to(device)
-        net = self.fast_module() if engine == "fast" else self
+        if engine == "fast":
+            spectral = self.spectral_method("measured", device)
+            net = lambda a, f: self(a, f, spectral)  # noqa: E731
+        else:
+            net = self.reference_module().to(device)
         out = np.empty((n, self.template.n_samples), dtype=np.float32)
         try:
             with precision_mode(precision, device):
@@ -296,6 +363,57 @@ class NobleModel(nn.Module):
             "out_channels": 1,
             "n_real_parameters": real_parameter_count(self.fno),
         }
+
+
+class SpectralView(nn.Module):
+    """A :class:`NobleModel` evaluated with one spectral method (the same module and weights, not a copy):
+    for benchmarks and exports that compare or fix the transform. ``spectral`` as in
+    :meth:`NobleModel.spectral_method`."""
+
+    def __init__(self, model: NobleModel, spectral: str = "auto") -> None:
+        super().__init__()
+        self.model = model
+        self.spectral = model.spectral_method(spectral)
+
+    @property
+    def embedding(self) -> Embedding:
+        return self.model.embedding
+
+    @property
+    def fno(self) -> FastFNO:
+        return self.model.fno
+
+    @property
+    def output_scale_mV(self) -> float:
+        return self.model.output_scale_mV
+
+    def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.model(amplitude_nA, features, self.spectral)
+
+    def voltage(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.voltage(x, self.spectral)
+
+
+class _ReferenceNoble(nn.Module):
+    """Embedding + ``neuralop.models.FNO`` holding a copy of a :class:`NobleModel`'s weights (the test oracle)."""
+
+    def __init__(self, model: NobleModel) -> None:
+        super().__init__()
+        self.embedding = model.embedding
+        self.config = model.config
+        device = next(model.parameters()).device
+        with torch.random.fork_rng(devices=[]):
+            self.fno = build_fno(model.config, model.spec.in_channels)
+        fno = {k[len("fno."):]: v for k, v in model.weight_tensors().items() if k.startswith("fno.")}
+        missing, unexpected = self.fno.load_state_dict(fno, strict=False)
+        if [k for k in missing if not k.endswith("_metadata")] or unexpected:
+            raise ConfigError(f"weights do not fit the neuralop FNO: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        self.to(device)
+
+    def forward(self, amplitude_nA: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(amplitude_nA, features)
+        n = x.shape[-1]
+        return self.fno(pad_to(x, self.config.padded_length))[:, 0, :n] * self.config.output_scale_mV
 
 
 def model_profile(name: str, **overrides: Any) -> FNOConfig:

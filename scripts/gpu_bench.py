@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from noble.bench.table import format_value  # noqa: E402
 from noble.bench.timing import time_batches  # noqa: E402
 from noble.fast.fused import triton_available  # noqa: E402
-from noble.fast.noble_model import FastNoble  # noqa: E402
+from noble.model import SpectralView  # noqa: E402
 from noble.fast.runtime import CudaGraphRunner, precision, synchronize  # noqa: E402
 
 #: Samples per training epoch in the paper (75,600 traces).
@@ -127,7 +127,7 @@ class InferenceVariant:
         pin = self.device.type == "cuda"
         a = (amps.pin_memory() if pin else amps).to(self.device, non_blocking=True)
         f = (feats.pin_memory() if pin else feats).to(self.device, non_blocking=True)
-        if self.graphs:  # the embedding runs eagerly, the FNO is replayed (see FastNoble.voltage)
+        if self.graphs:  # the embedding runs eagerly, the FNO is replayed (see NobleModel.voltage)
             with torch.inference_mode():
                 x = self.net.embedding(a, f)
             if self.runner is None or self.runner.static_inputs[0].shape != x.shape:
@@ -140,15 +140,16 @@ class InferenceVariant:
 def inference_variants(model, device: torch.device, smoke: bool, skip_compile: bool,
                        compile_backend: str) -> list[tuple[InferenceVariant, tuple[int, ...] | None]]:
     """(variant, batch sizes it runs at; None = all)."""
-    ref = model.to(device)
-    fast = FastNoble(model).to(device).eval()
+    model = model.to(device).eval()
+    ref = model.reference_module().eval()
+    fast = SpectralView(model, "auto").eval()
     cuda = device.type == "cuda"
     out: list[tuple[InferenceVariant, tuple[int, ...] | None]] = [
         (InferenceVariant("neuralop fp32", ref, device, "fp32"), None)]
     for mode in ("fp32", "tf32", "bf16"):
         out.append((InferenceVariant(f"fast {mode}", fast, device, mode), None))
     for spectral in ("fft", "czt"):  # the other exact spectral transforms (fast fp32 is the truncated DFT)
-        other = FastNoble(model, spectral=spectral).to(device).eval()
+        other = SpectralView(model, spectral).eval()
         out.append((InferenceVariant(f"fast fp32 [{spectral}]", other, device, "fp32"), None))
     if cuda:
         for mode in ("fp32", "tf32", "bf16"):
@@ -230,11 +231,12 @@ def training_batch(sizes: Sizes, device: torch.device):
 
 
 def _trainable(model, kind: str, device: torch.device):
-    ref = copy.deepcopy(model).to(device).train()
-    return ref if kind == "neuralop" else FastNoble(ref).to(device).train()
+    """A fresh copy of the model to train: the neuralop oracle or the model's own FastFNO."""
+    own = copy.deepcopy(model).to(device).train()
+    return own.reference_module().train() if kind == "neuralop" else own
 
 
-def _fused_training_forward(net: FastNoble, mode: str):
+def _fused_training_forward(net, mode: str):
     """``(amps, feats) -> mV`` through the differentiable fused kernels."""
     from noble.fast.fused import fused_train_forward
 

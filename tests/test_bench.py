@@ -73,7 +73,8 @@ def test_noble_bench_quick_on_cpu(data_root: Path, tmp_path: Path, capsys, one_t
     assert [(r["method"], r["workers"], r["n_traces"]) for r in pde] == [("arbor", 1, 1)]
     assert pde[0]["s_per_trace"] > 0 and pde[0]["speedup_vs_arbor"] == pytest.approx(1.0)
     noble = [r for r in rows if r["part"] == "noble"]
-    fast = ("fast[dft]", "fast[fft]", "fast[czt]")  # the fast path with each exact spectral transform
+    # the fast path with each exact spectral transform, and its ONNX export run by onnxruntime
+    fast = ("fast[dft]", "fast[fft]", "fast[czt]", "onnxruntime")
     assert {(r["method"], r["batch_size"]) for r in noble} == {(m, b) for m in ("neuralop", *fast) for b in (1, 3)}
     for r in noble:
         assert r["device"] == "cpu" and r["n_traces"] == 3

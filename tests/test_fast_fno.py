@@ -218,20 +218,20 @@ def test_reduced_precisions_are_close_and_flags_restored() -> None:
             pass
 
 
-def test_fast_noble_matches_noble_model_and_copies_back() -> None:
+def test_noble_model_matches_its_neuralop_reference_for_every_spectral_method() -> None:
     from noble.embedding import EmbeddingSpec, FeatureScaler
-    from noble.fast.noble_model import accelerate
-    from noble.model import NobleModel, model_profile
+    from noble.model import NobleModel, SpectralView, model_profile
 
     spec = EmbeddingSpec()
     scaler = FeatureScaler(spec.features, (740.0, 0.0139), (850.0, 0.0195))
     torch.manual_seed(8)
     model = NobleModel(model_profile("quick"), spec, scaler).eval()
-    fast = accelerate(model)
     amps = torch.tensor([0.1, -0.05, 0.25])
     feats = torch.tensor([[780.0, 0.016], [800.0, 0.018], [760.0, 0.015]])
     with torch.no_grad():
-        assert rel(fast(amps, feats), model(amps, feats)) < 1e-5
-        fast.fno.proj_b1.add_(0.01)
-        fast.copy_to(model)
-        assert rel(model(amps, feats), fast(amps, feats)) < 1e-6
+        reference = model.reference_module()(amps, feats)
+        for method in ("dft", "fft", "czt"):
+            assert rel(SpectralView(model, method)(amps, feats), reference) < 1e-5, method
+        model.fno.proj_b1.add_(0.01)  # a weight change is seen by the next reference (built anew)
+        moved = model.reference_module()(amps, feats)
+        assert rel(moved, reference) > 1e-6 and rel(model(amps, feats), moved) < 1e-5

@@ -16,19 +16,20 @@ import torch
 from noble.bench.timing import Timing, time_batches
 from noble.fast.fused import fused_voltage, triton_available
 from noble.fast.model import SPECTRAL_METHODS
-from noble.fast.noble_model import accelerate
 from noble.fast.runtime import PRECISIONS, CudaGraphRunner, precision, synchronize
+from noble.model import SpectralView
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.model import NobleModel
 
 
 __all__ = ["Variant", "default_variants", "make_predictor", "bench_variant", "relative_l2", "BenchInputs",
-           "make_inputs", "PATHS"]
+           "make_inputs", "PATHS", "onnxruntime_available", "onnxruntime_predictor"]
 
-#: ``neuralop``: the library's FNO as trained; ``fast``: :class:`noble.fast.FastFNO` with the same weights;
-#: ``fused``: the fast path with one Triton kernel per layer for the pointwise work (GPU, inference).
-PATHS = ("neuralop", "fast", "fused")
+#: ``neuralop``: neuralop's FNO with the model's weights (the reference); ``fast``: the model itself
+#: (:class:`noble.fast.FastFNO`); ``fused``: the fast path with one Triton kernel per layer for the pointwise work
+#: (GPU, inference); ``onnxruntime``: the model exported to ONNX (:mod:`noble.export`) run by onnxruntime (CPU).
+PATHS = ("neuralop", "fast", "fused", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Variant:
             raise ValueError(f"spectral must be one of {SPECTRAL_METHODS}, 'auto' or 'measured', got {self.spectral!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.path == "onnxruntime" and (self.precision != "fp32" or self.cuda_graphs or self.spectral != "auto"):
+            raise ValueError("the onnxruntime path runs the exported fp32 graph (truncated DFT) only")
 
     @property
     def name(self) -> str:
@@ -64,8 +67,35 @@ def default_variants(device: torch.device | str) -> list[Variant]:
         if triton_available():
             variants += [Variant("fused", "fp32"), Variant("fused", "tf32"), Variant("fused", "bf16")]
         return variants
-    return [Variant("neuralop", "fp32"), Variant("fast", "fp32", spectral="dft"), Variant("fast", "fp32", spectral="fft"),
-            Variant("fast", "fp32", spectral="czt")]
+    variants = [Variant("neuralop", "fp32"), Variant("fast", "fp32", spectral="dft"),
+                Variant("fast", "fp32", spectral="fft"), Variant("fast", "fp32", spectral="czt")]
+    return variants + ([Variant("onnxruntime", "fp32")] if onnxruntime_available() else [])
+
+
+def onnxruntime_available() -> bool:
+    """Whether the optional onnx and onnxruntime packages import."""
+    try:
+        import onnx  # noqa: F401  # lazy: optional export dependency, only probed
+        import onnxruntime  # noqa: F401  # lazy: optional export dependency, only probed
+    except ImportError:
+        return False
+    return True
+
+
+def onnxruntime_predictor(model: "NobleModel", threads: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``predict(amplitudes, features) -> voltage`` through an ONNX export of ``model`` run by onnxruntime with
+    ``threads`` intra-op threads (the export is written to a temporary file and read back once)."""
+    import tempfile
+
+    from noble.export import OnnxNoble, export_model_onnx  # lazy: onnx/onnxruntime are optional
+
+    with tempfile.TemporaryDirectory() as tmp:
+        session = OnnxNoble(export_model_onnx(model, f"{tmp}/model.onnx"), threads=threads)
+
+    def predict(amps: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.predict(amps.numpy(), feats.numpy()))
+
+    return predict
 
 
 @dataclass(frozen=True)
@@ -104,8 +134,13 @@ def make_predictor(model: "NobleModel", variant: Variant,
                    device: torch.device | str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``predict(amplitudes [B], features [B, F]) -> voltage [B, L]`` (mV, float32, on the host)."""
     device = torch.device(device)
-    net = model if variant.path == "neuralop" else accelerate(model, spectral=variant.spectral)
-    net = net.to(device).eval()
+    if variant.path == "onnxruntime":
+        if device.type != "cpu":
+            raise ValueError(f"the onnxruntime path runs on the CPU, not {device}")
+        return onnxruntime_predictor(model.cpu().eval(), torch.get_num_threads())
+    model = model.to(device).eval()
+    net = model.reference_module() if variant.path == "neuralop" else SpectralView(model, variant.spectral)
+    net = net.eval()
     pin = device.type == "cuda"
     if variant.path == "fused":  # embedded input -> mV
 

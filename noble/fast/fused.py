@@ -28,7 +28,7 @@ from noble.fast.model import FastFNO
 from noble.fast.runtime import PRECISIONS, precision
 
 if TYPE_CHECKING:  # pragma: no cover
-    from noble.fast.noble_model import FastNoble
+    from noble.model import NobleModel
 
 __all__ = ["triton_available", "fused_forward", "fused_voltage", "fused_train_forward"]
 
@@ -119,8 +119,8 @@ def fused_forward(model: FastFNO, x: torch.Tensor, mode: str = "fp32") -> torch.
     return _mlp(h, p["proj_w0"], p["proj_b0"], p["proj_w1"], p["proj_b1"], c, False, torch.float32, code)
 
 
-def fused_voltage(model: "FastNoble", x: torch.Tensor, mode: str = "fp32") -> torch.Tensor:
-    """Voltage ``[B, L]`` (mV) of a :class:`~noble.fast.noble_model.FastNoble` from embedded inputs ``[B, C, L]``."""
+def fused_voltage(model: "NobleModel", x: torch.Tensor, mode: str = "fp32") -> torch.Tensor:
+    """Voltage ``[B, L]`` (mV) of a :class:`~noble.model.NobleModel` from embedded inputs ``[B, C, L]``."""
     return fused_forward(model.fno, x, mode)[:, 0, :] * model.output_scale_mV
 
 

@@ -119,25 +119,29 @@ class FastFNO(nn.Module):
             self._bases[key] = cz
         return cz
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, spectral: str | None = None) -> torch.Tensor:
         """Map ``x`` of shape ``(batch, in_channels, time)`` to ``(batch, out_channels, time)``.
 
+        ``spectral`` overrides :attr:`spectral` for this call (the methods compute the same function).
         On the CPU a batch runs in chunks of at most ``cpu_chunk`` traces: a chunk's activations then stay in
         the cache (same results; about twice the throughput of one batch of 64 on one core).
         """
         cfg = self.config
         if x.ndim != 3 or x.shape[1] != cfg.in_channels:
             raise ValueError(f"expected input of shape (batch, {cfg.in_channels}, time), got {tuple(x.shape)}")
+        method = self.spectral if spectral is None else spectral
+        if method not in SPECTRAL_METHODS:
+            raise ValueError(f"spectral must be one of {SPECTRAL_METHODS}, got {method!r}")
         if x.device.type == "cpu" and self.cpu_chunk and x.shape[0] > self.cpu_chunk:
-            return torch.cat([self._forward(chunk) for chunk in x.split(self.cpu_chunk)])
-        return self._forward(x)
+            return torch.cat([self._forward(chunk, method) for chunk in x.split(self.cpu_chunk)])
+        return self._forward(x, method)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, method: str) -> torch.Tensor:
         cfg = self.config
         n_points = x.shape[-1]
         n_kept = kept_modes(n_points, cfg.n_modes)
-        bases = (self.dft_bases(n_points, x.device, x.dtype) if self.spectral == "dft"
-                 else self.chirpz(n_points, x.device, x.dtype) if self.spectral == "czt" else None)
+        bases = (self.dft_bases(n_points, x.device, x.dtype) if method == "dft"
+                 else self.chirpz(n_points, x.device, x.dtype) if method == "czt" else None)
 
         h = self._lift(x)
         last = cfg.n_layers - 1

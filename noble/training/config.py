@@ -44,7 +44,9 @@ class TrainConfig:
     tf32: bool = True  # allow TF32 matmuls on CUDA
     amp: str | None = None  # None, "bf16" or "fp16": autocast on CUDA
     eval_batch_size: int = 128
-    fast: bool | None = None  # train through noble.fast (None: automatic, on CUDA and CPU; see use_fast_path)
+    # kept for the cards of earlier runs: the model's FNO is noble.fast.FastFNO, so training always runs
+    # through it (null or true); false (training through neuralop's FNO) is no longer offered
+    fast: bool | None = None
     log_tensorboard: bool = False
     log_wandb: bool = False
 
@@ -67,8 +69,9 @@ class TrainConfig:
             raise ConfigError(f"selection must be 'firing' or 'rel_l4', not {self.selection!r}")
         if not 0.0 <= self.min_lr_fraction <= 1.0:
             raise ConfigError(f"min_lr_fraction must be in [0, 1], not {self.min_lr_fraction}")
-        if self.fast is not None and not isinstance(self.fast, bool):
-            raise ConfigError(f"fast must be true, false or null (automatic), not {self.fast!r}")
+        if self.fast is not None and self.fast is not True:
+            raise ConfigError(f"fast must be true or null, not {self.fast!r}: models train through their own FNO"
+                              " (noble.fast.FastFNO); neuralop's FNO is the reference of predict(engine='reference')")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ per-epoch cosine schedule with an optional constant hold (TrainConfig.schedule).
 models in the cell's test split never enter training nor the feature scaler; a random fraction of the train HoFs'
 rows is held out as the "train-HoF test" set (unseen currents), which also selects the best checkpoint.
 
-Engine: with ``TrainConfig.fast`` (``None``: automatic, see :func:`use_fast_path`) the steps and the per-epoch
-evaluation run through the fast twin of the model (:mod:`noble.fast`, same function, truncated-DFT GEMMs). Its
-weights are copied back into the neuralop model (:meth:`noble.fast.FastNoble.copy_to`) after every epoch's
-training steps, before evaluation and before anything is saved, and the optimizer state is saved in neuralop's
-layout, so checkpoints, model cards and resume states are the same whichever engine trained them.
+Engine: the steps and the per-epoch evaluation run through the model itself, whose FNO is
+:class:`noble.fast.FastFNO` with the fixed spectral rule of :func:`noble.model.training_spectral`. Weights are
+saved in neuralop's layout (:meth:`NobleModel.weight_tensors`); the optimizer state in the model's own layout,
+tagged, and resume states of the earlier neuralop layout are converted when loaded
+(:mod:`noble.fast.optimizer_layout`).
 
 Output directory::
 
@@ -50,13 +50,8 @@ from noble.checkpoint import (
 from noble.data import load_cell
 from noble.embedding import FeatureScaler, FeatureTable, cell_feature_table, feature_rows
 from noble.errors import NobleError
-from noble.fast.noble_model import (
-    FastNoble,
-    accelerate,
-    optimizer_state_from_neuralop,
-    optimizer_state_to_neuralop,
-)
-from noble.model import NobleModel
+from noble.fast.optimizer_layout import optimizer_state_from_neuralop
+from noble.model import NobleModel, build_fno
 from noble.progress import tqdm
 from noble.spikes import FiringReport, firing_report, firing_selection_score, spike_counts, window_mask
 from noble.training.config import RunConfig, TrainConfig, config_from_dict
@@ -101,16 +96,17 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def use_fast_path(setting: bool | None, device: torch.device) -> bool:
-    """Whether to train through the fast path: ``setting`` when given, else automatic.
+#: Tag of the optimizer state in resume files: the parameter layout of :class:`noble.fast.FastFNO`.
+OPTIMIZER_LAYOUT = "noble.fast.FastFNO"
 
-    Automatic: yes on CUDA and on the CPU, where it was measured faster for every model profile and grid tried
-    (1.1x for the ``quick`` model on 300 samples at batch 4, 2.5-3.2x on the paper's 8,583-sample grid; see
-    docs/speed.md); no on any other device type, where it was not measured.
-    """
-    if setting is not None:
-        return bool(setting)
-    return device.type in ("cuda", "cpu")
+
+def optimizer_state_for(model: NobleModel, state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The optimizer state of a resume file in ``model``'s layout (files without the layout tag hold neuralop's)."""
+    if state.get("optimizer_layout") == OPTIMIZER_LAYOUT:
+        return state["optimizer"]
+    with torch.random.fork_rng(devices=[]):
+        reference = build_fno(model.config, model.spec.in_channels)
+    return optimizer_state_from_neuralop(model.fno, reference, state["optimizer"])
 
 
 def _rng_state() -> dict[str, Any]:
@@ -180,12 +176,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 @torch.no_grad()
 def mean_errors(
-    model: NobleModel | FastNoble, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
+    model: NobleModel, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
     batch: int,
     amp_dtype: torch.dtype | None = None,
     mask: np.ndarray | None = None,
 ) -> tuple[float, float, np.ndarray | None]:
-    """Mean relative L4 and L2 voltage errors over ``rows`` of ``model`` (or its fast twin); NaN for an empty set.
+    """Mean relative L4 and L2 voltage errors over ``rows`` of ``model``; NaN for an empty set.
 
     With ``mask`` (the stimulus window on the time grid) also the predicted spike counts of ``rows``
     (:func:`noble.spikes.spike_counts`), else ``None``.
@@ -212,7 +208,7 @@ def mean_errors(
 
 
 def holdout_metrics(
-    model: NobleModel | FastNoble, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
+    model: NobleModel, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
     batch: int, mask: np.ndarray, true_counts: np.ndarray, amp_dtype: torch.dtype | None = None,
 ) -> tuple[float, float, FiringReport | None]:
     """:func:`mean_errors` over ``rows`` and the firing accounting of their predictions against ``true_counts``
@@ -353,11 +349,8 @@ def train(
         state = load_training_state(state_path)
         if state["data_card_sha256"] != dataset.data_card_sha256:
             raise TrainingError(f"{dataset.path}: not the dataset this run was started on (data card differs)")
-        model.load_state_dict(state["model"])
-    engine = "fast" if use_fast_path(tc.fast, device) else "reference"
-    fast = accelerate(model) if engine == "fast" else None
-    net: NobleModel | FastNoble = fast if fast is not None else model  # what the steps and evaluations run
-    optimizer = torch.optim.Adam(net.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+        model.load_weight_tensors(state["model"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=tc.plateau_factor, patience=tc.plateau_patience
     )
@@ -375,8 +368,7 @@ def train(
 
     start_epoch, best, best_epoch, history, elapsed_before = 0, math.inf, None, [], 0.0
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"] if fast is None
-                                  else optimizer_state_from_neuralop(fast, model, state["optimizer"]))
+        optimizer.load_state_dict(optimizer_state_for(model, state))
         scheduler.load_state_dict(state["scheduler"])
         if state.get("grad_scaler"):
             scaler_amp.load_state_dict(state["grad_scaler"])
@@ -389,7 +381,7 @@ def train(
 
     loggers = _Loggers(out, config, start_epoch)
     data_info = dataset.describe()
-    training_info = {"config": config.as_dict(), "device": str(device), "engine": engine,
+    training_info = {"config": config.as_dict(), "device": str(device), "engine": "fast",
                      "feature_source": feature_source,
                      "n_train": int(split.train.size),
                      "n_holdout": int(split.holdout.size), "n_test_hofs": int(split.test_hofs.size)}
@@ -404,15 +396,13 @@ def train(
             if tc.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction, tc.hold_epochs)
-            train_loss = run_epoch(net, optimizer, scaler_amp, tc, epoch, train_rows, amp, feats, volt, amp_dtype)
+            train_loss = run_epoch(model, optimizer, scaler_amp, tc, epoch, train_rows, amp, feats, volt, amp_dtype)
             train_time = time.perf_counter() - t_epoch
             if not math.isfinite(train_loss):
                 raise TrainingError(f"training loss became {train_loss} at epoch {epoch + 1}: lower the learning rate")
-            if fast is not None:
-                fast.copy_to(model)  # the neuralop model holds the weights that are evaluated and saved
-            h4, h2, firing = holdout_metrics(net, amp, feats, volt, hold_rows, tc.eval_batch_size, window,
+            h4, h2, firing = holdout_metrics(model, amp, feats, volt, hold_rows, tc.eval_batch_size, window,
                                              hold_counts, amp_dtype)
-            t4, t2, _ = mean_errors(net, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
+            t4, t2, _ = mean_errors(model, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
             score = firing_selection_score(h4, firing) if firing is not None else float("nan")
             if tc.schedule == "plateau":
                 watched = score if tc.plateau_metric == "selection" and math.isfinite(score) else train_loss
@@ -436,8 +426,7 @@ def train(
                 save_weights(model, out / "checkpoints" / f"epoch_{epoch + 1:04d}.safetensors")
             save_training_state(state_path, {
                 "epoch": epoch + 1, "model": model.weight_tensors(),
-                "optimizer": optimizer.state_dict() if fast is None
-                else optimizer_state_to_neuralop(fast, model, optimizer.state_dict()),
+                "optimizer": optimizer.state_dict(), "optimizer_layout": OPTIMIZER_LAYOUT,
                 "scheduler": scheduler.state_dict(), "rng": _rng_state(),
                 "grad_scaler": scaler_amp.state_dict(),
                 "best": best, "best_epoch": best_epoch if best_epoch is not None else -1, "history": history,
@@ -461,4 +450,4 @@ def load_split(model_dir: str | Path) -> dict[str, Any] | None:
 
 
 __all__ = ["DataSplit", "TrainResult", "TrainingError", "load_split", "mean_errors", "pick_device", "train",
-           "use_fast_path"]
+           "optimizer_state_for"]
