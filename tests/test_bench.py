@@ -98,10 +98,10 @@ def test_noble_bench_with_model_measures_error_against_pde(data_root: Path, pval
     assert main(["bench", "nn", "--model", str(tmp_path / "model"), "--device", "cpu", "--batches", "1",
                  "--n-traces", "1", "--accuracy-traces", "1", "--no-progress", "--out", str(out)]) == 0
     rows = {r["method"]: r for r in read_csv(out)}
-    assert set(rows) == {"neuralop", "fast[dft]", "fast[fft]", "fast[czt]"}
-    # an untrained network is far from the PDE trace; both paths are equally far
+    assert set(rows) == {"neuralop", "fast[dft]", "fast[fft]", "fast[czt]", "onnxruntime"}
+    # an untrained network is far from the PDE trace; every path is equally far
     assert rows["neuralop"]["rel_l2_vs_pde"] > 0.01
-    for method in ("fast[dft]", "fast[fft]", "fast[czt]"):
+    for method in ("fast[dft]", "fast[fft]", "fast[czt]", "onnxruntime"):
         assert rows[method]["rel_l2_vs_pde"] == pytest.approx(rows["neuralop"]["rel_l2_vs_pde"], rel=1e-4)
         assert "arbor" in rows[method]["note"]
 
