@@ -23,7 +23,7 @@ from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
 from noble.errors import NobleError
 from noble.hashing import sha256_file
 from noble.jsonfile import read_json_file
-from noble.model import FNOConfig, NobleModel
+from noble.model import ConfigError, FNOConfig, NobleModel
 from noble.units import UNITS
 from noble.version import __version__
 
@@ -162,14 +162,10 @@ def load_weights(model: NobleModel, path: str | Path, sha256: str | None = None)
     if sha256 is not None and sha256_file(path) != sha256:
         raise CheckpointError(f"{path}: SHA-256 differs from the one recorded in the model card")
     tensors = load_file(str(path))
-    own = model.weight_tensors()
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the card's architecture (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for key, value in tensors.items():
-        if own[key].shape != value.shape or own[key].dtype != value.dtype:
-            raise CheckpointError(f"{path}: {key} is {tuple(value.shape)} {value.dtype}, expected {tuple(own[key].shape)} {own[key].dtype}")
-    model.load_weight_tensors(tensors)
+    try:
+        model.load_weight_tensors(tensors)
+    except ConfigError as err:  # keys, shapes and dtypes are checked once, by the model
+        raise CheckpointError(f"{path}: the weights do not fit the card's architecture: {err}") from None
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", weights: str | None = None) -> NobleModel:

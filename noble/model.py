@@ -234,22 +234,25 @@ class NobleModel(nn.Module):
     def weight_tensors(self) -> dict[str, torch.Tensor]:
         """The trainable state as CPU tensors in the checkpoint layout: ``fno.*`` keys and shapes of
         ``neuralop.models.FNO(...).state_dict()`` (its ``_metadata`` entry left out)."""
-        own = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+        state = self.state_dict()
+        own = {k: v.detach().cpu().contiguous() for k, v in state.items()
                if isinstance(v, torch.Tensor) and not k.startswith("fno.")}
-        fno = {k[len("fno."):]: v for k, v in self.state_dict().items() if k.startswith("fno.")}
+        fno = {k[len("fno."):]: v for k, v in state.items() if k.startswith("fno.")}
         own.update({f"fno.{k}": v.detach().cpu().contiguous()
                     for k, v in state_to_neuralop(fno, self.fno.config).items()})
         return own
 
     def load_weight_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        """Load weights in the checkpoint layout of :meth:`weight_tensors` (strict: the same keys and shapes)."""
+        """Load weights in the checkpoint layout of :meth:`weight_tensors` (strict: the same keys, shapes and
+        dtypes; :class:`ConfigError` names the first that differs)."""
         expected = self.weight_tensors()
         missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
         if missing or unexpected:
             raise ConfigError(f"weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
         for key, value in tensors.items():
-            if tuple(value.shape) != tuple(expected[key].shape):
-                raise ConfigError(f"weight {key} is {tuple(value.shape)}, this model needs {tuple(expected[key].shape)}")
+            if tuple(value.shape) != tuple(expected[key].shape) or value.dtype != expected[key].dtype:
+                raise ConfigError(f"weight {key} is {tuple(value.shape)} {value.dtype}, this model needs"
+                                  f" {tuple(expected[key].shape)} {expected[key].dtype}")
         fno = state_from_neuralop({k[len("fno."):]: v for k, v in tensors.items() if k.startswith("fno.")},
                                   self.fno.config)
         rest = {k: v for k, v in tensors.items() if not k.startswith("fno.")}
