@@ -185,10 +185,12 @@ def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def bench_variant(model: "NobleModel", variant: Variant, inputs: BenchInputs, device: torch.device | str,
-                  batch_size: int, n_traces: int, progress: bool = True) -> tuple[Timing, Callable]:
-    """Time ``variant`` at ``batch_size`` over ``n_traces`` queries; returns the timing and the predictor."""
+                  batch_size: int, n_traces: int, progress: bool = True,
+                  predict: Callable | None = None) -> tuple[Timing, Callable]:
+    """Time ``variant`` at ``batch_size`` over ``n_traces`` queries; returns the timing and the predictor
+    (``predict``: one from :func:`make_predictor` to reuse, e.g. across batch sizes; else one is made)."""
     device = torch.device(device)
-    predict = make_predictor(model, variant, device)
+    predict = predict if predict is not None else make_predictor(model, variant, device)
     timing = time_batches(lambda i: predict(*inputs.batch(i, batch_size)), batch_size, n_traces,
                           sync=lambda: synchronize(device), label=f"{variant.name} b{batch_size}",
                           progress=progress)

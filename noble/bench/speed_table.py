@@ -140,13 +140,17 @@ def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None"
         reference = make_predictor(model, Variant("neuralop", "fp32"), device)(
             acc_inputs.amplitudes_nA, acc_inputs.features)
         accuracy: dict[Variant, tuple[float | str, float | str]] = {}
+        predictors: dict[Variant, Callable] = {}  # one per variant and device, reused across batch sizes
         for batch in batches_for[device]:
             n = max(batch, settings.gpu_n_traces if device == "cuda" else settings.n_traces)
             for variant in _variants_for(device, batch):
-                timing, _ = bench_variant(model, variant, inputs, device, batch, n, progress=settings.progress)
+                timing, predictors[variant] = bench_variant(model, variant, inputs, device, batch, n,
+                                                            progress=settings.progress,
+                                                            predict=predictors.get(variant))
                 key = replace(variant, cuda_graphs=False)
                 if key not in accuracy:
-                    pred = make_predictor(model, key, device)(acc_inputs.amplitudes_nA, acc_inputs.features)
+                    predict = predictors.get(key) or make_predictor(model, key, device)
+                    pred = predict(acc_inputs.amplitudes_nA, acc_inputs.features)
                     equiv = "" if key.path == "neuralop" and key.precision == "fp32" else relative_l2(pred, reference)
                     vs_pde = relative_l2(pred, torch.as_tensor(target)) if target is not None else ""
                     accuracy[key] = (vs_pde, equiv)
