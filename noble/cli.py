@@ -13,7 +13,7 @@ from noble.errors import NobleError
 from noble.version import __version__
 
 #: Subcommands in the order ``noble --help`` lists them.
-COMMANDS = ("fetch", "cells", "simulate", "features", "train", "evaluate", "export", "fit", "bench")
+COMMANDS = ("fetch", "cells", "simulate", "upgrade-dataset", "features", "train", "evaluate", "export", "fit", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"noble.commands.{name}")
+            module = importlib.import_module(f"noble.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"noble.commands.{name}":
+            if exc.name == f"noble.commands.{name.replace('-', '_')}":
                 continue
             raise
         module.register(subparsers)

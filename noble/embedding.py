@@ -44,12 +44,16 @@ class EmbeddingError(NobleError):
 
 @dataclass(frozen=True)
 class StimulusTemplate:
-    """The grid of a trace and its step window (ms): ``n_samples`` samples ``dt_ms`` apart from t = 0."""
+    """The grid of a trace and its step window (ms): ``n_samples`` samples ``dt_ms`` apart from t = 0.
 
-    n_samples: int = 8583
-    dt_ms: float = 0.06
-    delay_ms: float = 15.0
-    duration_ms: float = 400.0
+    Derived from a dataset's :class:`noble.sim.protocol.StepProtocol` (``noble.sim.protocol.template_of``;
+    the paper's is ``noble.sim.protocol.PAPER_TEMPLATE``) and recorded in the model card.
+    """
+
+    n_samples: int
+    dt_ms: float
+    delay_ms: float
+    duration_ms: float
 
     def __post_init__(self) -> None:
         if self.n_samples < 2:

@@ -44,6 +44,7 @@ from noble.fast.padding import pad_to
 from noble.fast.select import choose_spectral
 from noble.fast.runtime import PRECISIONS
 from noble.fast.runtime import precision as precision_mode
+from noble.sim.protocol import PAPER_TEMPLATE
 
 
 class ConfigError(NobleError):
@@ -174,7 +175,7 @@ class NobleModel(nn.Module):
         config: FNOConfig,
         spec: EmbeddingSpec,
         scaler: FeatureScaler,
-        template: StimulusTemplate = StimulusTemplate(),
+        template: StimulusTemplate = PAPER_TEMPLATE,
         feature_table: FeatureTable | None = None,
         train_hofs: Sequence[int] = (),
         test_hofs: Sequence[int] = (),

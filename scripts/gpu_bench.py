@@ -81,12 +81,14 @@ def build_model(sizes: Sizes, seed: int = 0):
     """A randomly initialised NOBLE model (paper embedding: 23 input channels) of the given size."""
     from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate
     from noble.model import NobleModel, model_profile
+    from noble.sim.protocol import PAPER_PROTOCOL
 
     spec = EmbeddingSpec()
     # PVALB-like feature ranges (slope Hz/nA, intercept nA); the values only set the embedding's scaling
     scaler = FeatureScaler(spec.features, (740.0, 0.0139), (850.0, 0.0195))
     torch.manual_seed(seed)
-    template = StimulusTemplate(n_samples=sizes.n_samples, dt_ms=sizes.dt_ms)
+    template = StimulusTemplate(n_samples=sizes.n_samples, dt_ms=sizes.dt_ms,
+                                delay_ms=PAPER_PROTOCOL.stim_start, duration_ms=PAPER_PROTOCOL.stim_duration)
     return NobleModel(model_profile(sizes.profile), spec, scaler, template).eval()
 
 

@@ -32,6 +32,7 @@ from noble.checkpoint import load_model
 from noble.embedding import StimulusTemplate, cell_feature_table
 from noble.evaluation import evaluate_model, format_table, json_safe
 from noble.model import NobleModel
+from noble.sim.protocol import PAPER_TEMPLATE
 from noble.training import load_config, read_dataset, train
 from noble.training.loop import load_split, pick_device
 from noble.training.losses import relative_lp
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device: {gpu}; torch {torch.__version__}; config {config.name}")
     args.out.mkdir(parents=True, exist_ok=True)
-    template = StimulusTemplate()
+    template = PAPER_TEMPLATE
 
     t0 = time.perf_counter()
     table = train_hofs = test_hofs = None

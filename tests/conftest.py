@@ -57,7 +57,6 @@ def quick_dataset(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 # Voltage in mV, current in nA, time in ms; the synthetic traces come from noble.training.synthetic.
 
 SYNTH_TEMPLATE_KW = {"n_samples": 300, "dt_ms": 1.0, "delay_ms": 15.0, "duration_ms": 200.0}
-SYNTH_PROTOCOL = {"delay_ms": 15.0, "duration_ms": 200.0, "t_stop_ms": 300.0}
 SYNTH_TABLE = {h: {"slope": 740.0 + 9.0 * h, "intercept": 0.014 + 0.0007 * ((3 * h) % 8)} for h in range(8)}
 SYNTH_TRAIN_HOFS, SYNTH_TEST_HOFS = [0, 1, 2, 3, 4, 5], [6, 7]
 SMALL_TABLE = {0: {"slope": 750.0, "intercept": 0.015}, 1: {"slope": 800.0, "intercept": 0.019},
@@ -75,6 +74,7 @@ def write_synthetic(path: Path, amps, hofs, seed: int = 0) -> Path:
     """Write synthetic traces of ``SYNTH_TABLE``'s HoFs at ``amps`` (nA) as a training dataset at ``path``."""
     import numpy as np
 
+    from noble.sim.protocol import grid_protocol
     from noble.training import write_dataset
     from noble.training.synthetic import synthetic_traces
 
@@ -82,8 +82,8 @@ def write_synthetic(path: Path, amps, hofs, seed: int = 0) -> Path:
     amps, hofs = np.asarray(amps, float), np.asarray(hofs)
     volt = synthetic_traces(amps, [SYNTH_TABLE[h]["intercept"] for h in hofs],
                             [SYNTH_TABLE[h]["slope"] for h in hofs], template)
-    return write_dataset(path, volt, amps, hofs, template.time(), cell="synthetic_cell", engine="synthetic",
-                         protocol=SYNTH_PROTOCOL, seed=seed)
+    return write_dataset(path, volt, amps, hofs, grid_protocol(template), cell="synthetic_cell",
+                         engine="synthetic", seed=seed)
 
 
 def small_model(seed: int = 0):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from noble.sim.protocol import PAPER_TEMPLATE
 from noble.embedding import (
     Embedding,
     EmbeddingError,
@@ -95,6 +96,6 @@ def test_bad_inputs_fail_loudly():
         FeatureScaler.fit({0: {"a": 1.0}, 1: {"a": 1.0}}, [0, 1], ("a",))
     scaler = FeatureScaler.fit(TABLE, [0, 1, 2], ("b", "a"))
     with pytest.raises(EmbeddingError, match="order"):
-        Embedding(EmbeddingSpec(features=("a", "b")), scaler, StimulusTemplate())
+        Embedding(EmbeddingSpec(features=("a", "b")), scaler, PAPER_TEMPLATE)
     with pytest.raises(EmbeddingError, match="dt_ms is 0.1"):
-        StimulusTemplate().check_matches(StimulusTemplate(dt_ms=0.1), "data.h5")
+        PAPER_TEMPLATE.check_matches(StimulusTemplate(8583, 0.1, 15.0, 400.0), "data.h5")

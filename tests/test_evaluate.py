@@ -11,6 +11,7 @@ from scipy.spatial import Delaunay
 
 from noble import load_model
 from noble.cli import main
+from noble.sim.protocol import PAPER_TEMPLATE
 from noble.embedding import StimulusTemplate
 from noble.evaluation import (
     NON_SPIKING_FEATURES,
@@ -47,7 +48,7 @@ def test_feature_lists_follow_the_paper():
 
 
 def test_missed_firing_accounting_on_crafted_traces():
-    tmpl = StimulusTemplate()  # the paper's grid: 8583 samples, 0.06 ms
+    tmpl = PAPER_TEMPLATE  # the paper's grid: 8583 samples, 0.06 ms
     # pairs: (true amplitude, true threshold) vs (predicted amplitude, predicted threshold), nA
     true = synthetic_traces(np.array([0.1, 0.1, 0.01, -0.1]), np.array([0.017, 0.017, 0.017, 0.017]), np.full(4, 790.0))
     pred = synthetic_traces(np.array([0.1, 0.1, 0.01, -0.09]), np.array([0.017, 0.2, 0.005, 0.017]), np.full(4, 790.0))
@@ -106,11 +107,12 @@ def test_evaluation_sets_and_cli(trained, tmp_path):
 
 def test_evaluation_rejects_another_grid(trained, tmp_path):
     model_dir, _, _ = trained
+    from noble.sim.protocol import grid_protocol
     from noble.training import write_dataset
 
     tmpl = StimulusTemplate(n_samples=200, dt_ms=1.0, delay_ms=15.0, duration_ms=100.0)
-    path = write_dataset(tmp_path / "x.h5", np.zeros((1, 200)), [0.1], [0], tmpl.time(), cell="synthetic_cell",
-                         engine="synthetic", protocol={"delay_ms": 15.0, "duration_ms": 100.0}, seed=0)
+    path = write_dataset(tmp_path / "x.h5", np.zeros((1, 200)), [0.1], [0], grid_protocol(tmpl),
+                         cell="synthetic_cell", engine="synthetic", seed=0)
     with pytest.raises(Exception, match="n_samples is 200"):
         evaluate_directory(model_dir, path, features=False, progress=False)
 
@@ -174,7 +176,7 @@ def test_fi_curves_of_many_models_keep_models_and_amplitudes_apart(trained, monk
     from noble.features.efel_features import spike_counts
 
     model = load_model(trained[0])
-    tmpl = StimulusTemplate()
+    tmpl = PAPER_TEMPLATE
 
     def fake_predict(amplitudes_nA, features=None, hofs=None, batch_size=256):
         feats = np.asarray(features)

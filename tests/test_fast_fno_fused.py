@@ -59,7 +59,7 @@ def test_bench_predictor_runs_the_fused_path() -> None:
     spec = EmbeddingSpec()
     torch.manual_seed(1)
     scaler = FeatureScaler(spec.features, (740.0, 0.0139), (850.0, 0.0195))
-    model = NobleModel(model_profile("quick"), spec, scaler, StimulusTemplate(n_samples=600, dt_ms=0.9))
+    model = NobleModel(model_profile("quick"), spec, scaler, StimulusTemplate(n_samples=600, dt_ms=0.9, delay_ms=15.0, duration_ms=400.0))
     amps = torch.tensor([0.12], dtype=torch.float64)
     feats = torch.tensor([[790.0, 0.017]], dtype=torch.float64)
     reference = make_predictor(model, Variant("neuralop", "fp32"), DEVICE)(amps, feats)

@@ -9,7 +9,7 @@ import pytest
 
 from noble.cli import main
 from noble.features import PAPER_FEATURES, FeatureError, extract_features, feature_matrix, spike_counts
-from noble.sim.dataset import read_dataset
+from noble.sim.traces import read_dataset
 
 
 def _spiky(times_ms, t):

@@ -17,7 +17,8 @@ import pytest
 import noble.sim.dataset as dataset_mod
 from noble.cli import main
 from noble.features import spike_counts
-from noble.sim.dataset import QUICK_AMPLITUDES, QUICK_HOFS, generate_dataset, grid_plan, read_dataset, sampled_plan
+from noble.sim.dataset import QUICK_AMPLITUDES, QUICK_HOFS, generate_dataset, grid_plan, sampled_plan
+from noble.sim.traces import read_dataset
 from noble.sim.protocol import StepProtocol
 
 CELL = "human_pvalb_689331391"
@@ -32,9 +33,9 @@ def test_quick_dataset_layout(quick_dataset: Path, pvalb):
     assert ds.amplitude.tolist() == [a for _ in QUICK_HOFS for a in QUICK_AMPLITUDES]
     assert ds.hof.tolist() == [h for h in QUICK_HOFS for _ in QUICK_AMPLITUDES]
     assert np.allclose(ds.time, np.arange(8583) * 0.06)
-    assert ds.attrs["engine"] == "arbor" and ds.attrs["engine_version"].startswith("arbor")
-    assert ds.attrs["dt_ms"] == 0.02 and ds.attrs["decimation"] == 3
-    assert ds.attrs["protocol"]["stim_start"] == 15.0 and ds.attrs["recipe"] == "quick"
+    assert ds.engine == "arbor" and ds.attrs["engine_version"].startswith("arbor")
+    assert ds.protocol.dt == 0.02 and ds.decimation == 3 and ds.dt_ms == ds.protocol.dt_out
+    assert ds.protocol.stim_start == 15.0 and ds.attrs["recipe"] == "quick"
     # the data card is canonical JSON and its checksums match the package files
     card = json.loads(ds.data_card)
     assert json.dumps(card, sort_keys=True, separators=(",", ":")) == ds.data_card

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from noble import load_model
 from noble.cli import main
+from noble.sim.protocol import PAPER_TEMPLATE
 from noble.embedding import StimulusTemplate
 from noble.training import TrainingError, load_config, read_dataset, split_rows, train
 from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, synth_template, write_synthetic
@@ -99,7 +100,7 @@ def test_reads_the_simulators_file_layout(tmp_path):
                  "seed": -1, "data_card": json.dumps({"engine": "arbor"}, sort_keys=True)}
         fh.attrs.update(attrs)
     ds = read_dataset(path)
-    assert ds.template == StimulusTemplate()  # 8583 samples of 0.06 ms, step 15-415 ms: the paper's grid
+    assert ds.template == PAPER_TEMPLATE  # 8583 samples of 0.06 ms, step 15-415 ms: the paper's grid
     assert len(ds) == 2 and ds.voltage.dtype == np.float32
 
 

@@ -33,6 +33,7 @@ from noble.embedding import EmbeddingSpec, FeatureScaler, StimulusTemplate, cell
 from noble.errors import NobleError
 from noble.model import NobleModel, model_profile
 from noble.sim import AMPLITUDE_RANGE, PAPER_PROTOCOL, decimate_traces, get_engine
+from noble.sim.protocol import PAPER_TEMPLATE
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
@@ -92,7 +93,7 @@ def untrained_model(cell: "Cell", profile: str, seed: int = 0) -> "NobleModel":
     train = [m.index for m in cell.models("train")]
     scaler = FeatureScaler.fit(table, train, spec.features, spec.feature_range)
     torch.manual_seed(seed)
-    return NobleModel(model_profile(profile), spec, scaler, StimulusTemplate(), feature_table=table,
+    return NobleModel(model_profile(profile), spec, scaler, PAPER_TEMPLATE, feature_table=table,
                       train_hofs=train, test_hofs=[m.index for m in cell.models("test")], cell=cell.name).eval()
 
 

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is None:
         raise NobleError("give a dataset file, or --fi to compute I_thr and s_thr")
     from noble.features.efel_features import PAPER_FEATURES, extract_features
-    from noble.sim.dataset import read_dataset
+    from noble.sim.traces import read_dataset
 
     names = tuple(n.strip() for n in args.features.split(",") if n.strip()) if args.features else PAPER_FEATURES
     ds = read_dataset(args.dataset)

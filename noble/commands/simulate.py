@@ -76,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, simulate and write the dataset."""
-    from noble.sim.dataset import generate_dataset, grid_plan, quick_plan, read_dataset, sampled_plan
+    from noble.sim.dataset import generate_dataset, grid_plan, quick_plan, sampled_plan
+    from noble.sim.traces import read_dataset
 
     if args.engine not in ENGINES:
         raise NobleError(f"unknown engine {args.engine!r}; choose one of: {', '.join(ENGINES)}")

@@ -85,7 +85,7 @@ def pde_fi_cached(fi_path: Path, results_dir: Path) -> dict[str, np.ndarray]:
     ds = read_dataset(fi_path)
 
     def compute() -> dict[str, np.ndarray]:
-        rates = rates_from_traces(ds.voltage, ds.time, float(ds.protocol["delay_ms"]), float(ds.protocol["duration_ms"]))
+        rates = rates_from_traces(ds.voltage, ds.time, ds.protocol.stim_start, ds.protocol.stim_duration)
         hofs, amps, table = grid_table(ds.amplitude, ds.hof, rates)
         return {"hofs": hofs, "amplitudes": amps, "rates": table}
 

@@ -48,9 +48,8 @@ from noble.pipeline.profiles import Profile, get_profile
 from noble.pipeline.provenance import git_commit
 from noble.plotting.style import set_provenance
 from noble.sim.dataset import generate_dataset, grid_plan, sampled_plan
-from noble.sim.dataset import read_dataset as read_sim
-from noble.training import load_config, read_dataset, train
-from noble.training.data import TraceDataset, write_dataset
+from noble.sim.traces import TraceDataset, read_dataset, upgrade_dataset
+from noble.training import load_config, train
 from noble.training.loop import load_split
 
 #: The VIP cell of the paper's second experiment.
@@ -220,38 +219,18 @@ def _dataset_plan_sha(path: Path) -> str | None:
 
 
 def _simulate(out: Path, plan, workers: int) -> Path:
-    """Simulate ``plan`` into ``out`` in the training layout (``protocol`` with ``delay_ms``...), cached by plan.
+    """Simulate ``plan`` into ``out`` (resumable), reusing a file of the same plan.
 
-    The simulator writes its own HDF5 layout (resumable, in ``<out>.sim.h5``); it is converted once into the
-    layout :func:`noble.training.read_dataset` reads, keeping its data card, then removed.
+    A file of the same plan in the older training layout (from an earlier version) is upgraded in place,
+    keeping its data card, so models trained on it still match.
     """
     fingerprint = plan.fingerprint()
     if out.is_file() and _dataset_plan_sha(out) == fingerprint:
+        upgrade_dataset(out)
         return out
     if out.exists():
         out.unlink()  # another plan (the profile changed): regenerate
-    sim_path = out.with_name(out.stem + ".sim.h5")
-    if sim_path.exists() and _dataset_plan_sha(sim_path) not in (None, fingerprint):
-        sim_path.unlink()
-    # overwrite=True only discards partial results of another plan; a finished file of this plan is kept
-    generate_dataset(sim_path, plan, workers=workers, overwrite=not sim_path.exists())
-    ds = read_sim(sim_path)
-    proto = ds.protocol
-    tmp = out.with_name(out.name + ".tmp")
-    write_dataset(
-        tmp, ds.voltage, ds.amplitude, ds.hof, ds.time,
-        cell=ds.attrs["cell"], engine=str(ds.attrs["engine"]),
-        protocol={"delay_ms": proto.stim_start, "duration_ms": proto.stim_duration, "t_stop_ms": proto.t_stop,
-                  "solver_dt_ms": proto.dt, "settle_ms": proto.settle},
-        seed=int(ds.attrs.get("seed", -1)), decimation=proto.decimation,
-        data_card=json.loads(ds.data_card),
-    )
-    with h5py.File(tmp, "a") as fh:
-        fh.attrs["plan_sha256"] = fingerprint
-        fh.attrs["engine_version"] = str(ds.attrs.get("engine_version", ""))
-    os.replace(tmp, out)
-    sim_path.unlink()
-    return out
+    return generate_dataset(out, plan, workers=workers, overwrite=True)
 
 
 def _dataset_targets(layout: RunLayout) -> dict[str, Path]:
@@ -345,15 +324,11 @@ def _finetune_config(profile: Profile, finetune: Any):
     return SagFinetuneConfig(**settings)
 
 
-def _subset_rows(dataset, n: int):
+def _subset_rows(dataset: TraceDataset, n: int) -> TraceDataset:
     """The first ``n`` traces of a dataset (its rows are in random order, so this is a random subset)."""
     if n < 1 or n > len(dataset):
         raise PipelineError(f"n_train_samples must be in 1..{len(dataset)} (the traces of {dataset.path}), not {n}")
-    return TraceDataset(
-        dataset.path, dataset.voltage[:n], dataset.amplitude[:n], dataset.hof[:n], dataset.time, dataset.cell,
-        dataset.engine, dataset.dt_ms, dataset.decimation, dataset.protocol, dataset.seed, dataset.data_card,
-        dict(dataset.extra_attrs),
-    )
+    return dataset.select(slice(0, n))
 
 
 def _check_train_hofs(cell: str, train_hofs: Sequence[int]) -> tuple[int, ...]:
@@ -502,16 +477,6 @@ def ship_pretrained(model_dir: str | Path, profile: str, cell: str, tag: str) ->
     return dst
 
 
-def _concat(a, b):
-    """Two trace datasets on the same grid as one (rows of ``a`` first)."""
-    a.template.check_matches(b.template, str(b.path))
-    return TraceDataset(
-        a.path, np.concatenate([a.voltage, b.voltage]), np.concatenate([a.amplitude, b.amplitude]),
-        np.concatenate([a.hof, b.hof]), a.time, a.cell, a.engine, a.dt_ms, a.decimation, a.protocol, a.seed,
-        a.data_card, dict(a.extra_attrs),
-    )
-
-
 def _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_samples, finetune) -> Path:
     """Sag fine-tuning of a trained model on the negative steps of its training set (paper Table 3)."""
     config = _finetune_config(prof, finetune)
@@ -530,7 +495,7 @@ def _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_sam
     if out.exists():
         shutil.rmtree(out)
     model = load_model(base)
-    both = _concat(train_ds, unseen)
+    both = train_ds.concat(unseen)
     n_train = len(train_ds)
     rows = negative_step_rows(train_ds, model.train_hofs)
     eval_rows = n_train + negative_step_rows(unseen, model.train_hofs)

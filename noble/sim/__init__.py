@@ -1,16 +1,15 @@
 """PDE ground truth: simulation engines, the step protocol and dataset generation (nA, mV, ms)."""
 from noble.sim.dataset import (
     DatasetPlan,
-    SimDataset,
     generate_dataset,
     grid_plan,
     quick_plan,
-    read_dataset,
     sampled_plan,
 )
 from noble.sim.engine import DEFAULT_ENGINE, ENGINES, Engine, UnknownEngineError, get_engine
 from noble.sim.protocol import AMPLITUDE_RANGE, PAPER_PROTOCOL, ProtocolError, StepProtocol, decimate_traces
 from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler
+from noble.sim.traces import TraceDataset, read_dataset, upgrade_dataset, write_dataset
 
 __all__ = [
     "AMPLITUDE_RANGE",
@@ -21,7 +20,7 @@ __all__ = [
     "PAPER_PROTOCOL",
     "PAPER_SAMPLER",
     "ProtocolError",
-    "SimDataset",
+    "TraceDataset",
     "SkewNormalSampler",
     "StepProtocol",
     "UnknownEngineError",
@@ -32,4 +31,6 @@ __all__ = [
     "quick_plan",
     "read_dataset",
     "sampled_plan",
+    "upgrade_dataset",
+    "write_dataset",
 ]

@@ -1,16 +1,9 @@
-"""Simulated datasets: plan (HoF, amplitude) pairs, simulate them resumably, write and read HDF5.
+"""Simulated datasets: plan (HoF, amplitude) pairs and simulate them resumably into one dataset file.
 
-Length: about 530 lines; the planner, the resumable chunk store and the file layout change together (the
-plan checksum keys the chunks and the data card describes both), so they stay in one module.
-
-Units: voltage mV (float32), amplitude nA, time ms. File layout (``read_dataset`` returns the same):
-
-* ``voltage`` ``[N, 8583]`` float32 mV: somatic voltage, low-pass filtered and decimated to 0.06 ms;
-* ``amplitude`` ``[N]`` float64 nA; ``hof`` ``[N]`` int64 global HoF index; ``time`` ``[8583]`` float64 ms;
-* attributes: ``cell``, ``engine``, ``engine_version``, ``engine_options``, ``dt_ms`` (solver step),
-  ``dt_out_ms``, ``decimation``, ``protocol``, ``seed``, ``sampler``, ``split``, ``recipe``, ``checksums``
-  (SHA-256 of the morphology and every model file used), ``plan_sha256`` and ``data_card``: a canonical JSON
-  string (``sort_keys``) describing all of it. Structured attributes are JSON strings.
+The file is written by :func:`noble.sim.traces.write_dataset` (the one format; read it with
+:func:`noble.sim.traces.read_dataset`). Besides the format's fields it records ``engine_version``,
+``engine_options``, ``sampler``, ``split``, ``recipe``, ``checksums`` (SHA-256 of the morphology and of every
+model file used), ``plan_sha256`` and a data card describing all of it (:func:`data_card`).
 
 Generation is resumable: finished chunks (traces of one HoF) are kept in ``<out>.parts/`` (each written
 atomically); rerunning the same command simulates only the missing chunks, then assembles the file, so an
@@ -18,14 +11,12 @@ interrupted and resumed run gives exactly the file an uninterrupted run gives.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -38,6 +29,7 @@ from noble.progress import tqdm
 from noble.sim.engine import DEFAULT_ENGINE, ENGINES, UnknownEngineError, get_engine
 from noble.sim.protocol import PAPER_PROTOCOL, StepProtocol, check_amplitudes, decimate_traces
 from noble.sim.sampling import PAPER_SAMPLER, SkewNormalSampler, sample_pairs
+from noble.sim.traces import write_dataset
 from noble.version import __version__
 
 #: Traces simulated together in one task (all of one HoF model).
@@ -408,123 +400,19 @@ def generate_dataset(
     for k, idx in enumerate(chunks):
         arr = np.load(part_path[k], allow_pickle=False)
         voltage[idx] = arr
-    card = data_card(plan, engine_desc, checks)
-    tmp_out = out.with_name(out.name + ".tmp")
-    with h5py.File(tmp_out, "w", track_order=True) as fh:
-        fh.create_dataset("voltage", data=voltage)
-        fh.create_dataset("amplitude", data=np.asarray(plan.amplitude, dtype=np.float64))
-        fh.create_dataset("hof", data=np.asarray(plan.hof, dtype=np.int64))
-        fh.create_dataset("time", data=plan.protocol.time())
-        attrs = {
-            "cell": plan.cell,
-            "engine": engine_desc["engine"],
+    write_dataset(
+        out, voltage, plan.amplitude, plan.hof, plan.protocol, cell=plan.cell, engine=engine_desc["engine"],
+        seed=-1 if plan.seed is None else int(plan.seed), data_card=data_card(plan, engine_desc, checks),
+        attrs={
             "engine_version": engine_desc["version"],
-            "engine_options": canonical_json(engine_desc),
-            "dt_ms": plan.protocol.dt,
-            "dt_out_ms": plan.protocol.dt_out,
-            "decimation": plan.protocol.decimation,
-            "protocol": canonical_json(plan.protocol.as_dict()),
-            "seed": -1 if plan.seed is None else int(plan.seed),
-            "sampler": canonical_json(dict(plan.sampler) if plan.sampler else None),
+            "engine_options": engine_desc,
+            "sampler": dict(plan.sampler) if plan.sampler else None,
             "split": plan.split or "",
             "recipe": plan.recipe or "",
-            "checksums": canonical_json(checks),
+            "checksums": checks,
             "plan_sha256": fingerprint,
             "noble_version": __version__,
-            "data_card": card,
-        }
-        for key, value in attrs.items():
-            fh.attrs[key] = value
-    os.replace(tmp_out, out)
+        },
+    )
     shutil.rmtree(parts)
     return out
-
-
-# ---------------------------------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True)
-class SimDataset:
-    """A dataset read back: arrays (mV, nA, ms) and attributes (JSON attributes decoded)."""
-
-    path: Path
-    voltage: np.ndarray
-    amplitude: np.ndarray
-    hof: np.ndarray
-    time: np.ndarray
-    attrs: dict[str, Any]
-
-    @property
-    def data_card(self) -> str:
-        return self.attrs["data_card"]
-
-    @property
-    def data_card_sha256(self) -> str:
-        return sha256_text(self.data_card)
-
-    @property
-    def protocol(self) -> StepProtocol:
-        return StepProtocol(**self.attrs["protocol"])
-
-    def __len__(self) -> int:
-        return int(self.voltage.shape[0])
-
-
-#: The arrays every dataset file holds, and the attributes stored as JSON strings.
-REQUIRED_DATASETS = ("voltage", "amplitude", "hof", "time")
-JSON_ATTRS = ("engine_options", "protocol", "sampler", "checksums")
-
-
-@contextmanager
-def open_dataset(path: Path) -> Iterator[Any]:
-    """Open an HDF5 dataset file for reading, checking it exists, is HDF5 and holds ``REQUIRED_DATASETS``."""
-    if not path.is_file():
-        raise DataError(f"{path}: dataset file not found")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with fh:
-        for name in REQUIRED_DATASETS:
-            if name not in fh:
-                raise DataError(f"{path}: missing dataset {name!r} (layout: {', '.join(REQUIRED_DATASETS)})")
-        yield fh
-
-
-def decode_attrs(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """HDF5 attributes as Python values: bytes decoded, numpy scalars unwrapped, ``JSON_ATTRS`` parsed."""
-    attrs: dict[str, Any] = {}
-    for key, value in raw.items():
-        value = value.decode("utf-8") if isinstance(value, bytes) else value
-        if key in JSON_ATTRS and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise DataError(f"{path}: attribute {key!r} is not valid JSON") from None
-        elif isinstance(value, np.generic):
-            value = value.item()
-        attrs[key] = value
-    return attrs
-
-
-def check_shapes(path: Path, voltage: np.ndarray, amplitude: np.ndarray, hof: np.ndarray, time: np.ndarray) -> None:
-    """Check ``voltage`` is [N, T] with ``time`` [T] and ``amplitude``, ``hof`` [N]."""
-    if voltage.ndim != 2 or time.ndim != 1 or voltage.shape[1] != time.shape[0]:
-        raise DataError(f"{path}: voltage has shape {voltage.shape} and time {time.shape}: expected [N, T] and [T]")
-    if amplitude.shape != (voltage.shape[0],) or hof.shape != (voltage.shape[0],):
-        raise DataError(f"{path}: amplitude {amplitude.shape} and hof {hof.shape} must both be [{voltage.shape[0]}]")
-
-
-def read_dataset(path: str | Path) -> SimDataset:
-    """Read a dataset written by :func:`generate_dataset`, checking its fields."""
-    path = Path(path)
-    with open_dataset(path) as fh:
-        voltage = fh["voltage"][...]
-        amplitude = fh["amplitude"][...]
-        hof = fh["hof"][...]
-        time = fh["time"][...]
-        attrs = decode_attrs(path, fh.attrs)
-    check_shapes(path, voltage, amplitude, hof, time)
-    if "data_card" not in attrs:
-        raise DataError(f"{path}: missing the data_card attribute")
-    return SimDataset(path, voltage, amplitude, hof, time, attrs)

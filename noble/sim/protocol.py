@@ -13,6 +13,7 @@ import numpy as np
 from scipy.ndimage import convolve1d
 from scipy.signal import firwin
 
+from noble.embedding import StimulusTemplate
 from noble.errors import NobleError
 
 #: The experimentally validated amplitude range of the HoF models (nA).
@@ -94,6 +95,23 @@ class StepProtocol:
 
 #: The paper's protocol: 515 ms, step 15-415 ms, dt 0.02 ms, decimated by 3 to 8,583 samples, from rest.
 PAPER_PROTOCOL = StepProtocol()
+
+
+def template_of(protocol: StepProtocol) -> StimulusTemplate:
+    """The model's view of a protocol: its output grid (``n_samples`` of ``dt_out`` ms) and step window (ms)."""
+    return StimulusTemplate(n_samples=protocol.n_samples, dt_ms=protocol.dt_out, delay_ms=protocol.stim_start,
+                            duration_ms=protocol.stim_duration)
+
+
+def grid_protocol(template: StimulusTemplate) -> StepProtocol:
+    """A protocol whose output grid is ``template``'s, undecimated and without settling (synthetic traces)."""
+    return StepProtocol(t_stop=template.n_samples * template.dt_ms, stim_start=template.delay_ms,
+                        stim_duration=template.duration_ms, dt=template.dt_ms, decimation=1,
+                        n_samples=template.n_samples, settle=0.0)
+
+
+#: The model-side template of the paper's protocol (8,583 samples of 0.06 ms, step 15-415 ms).
+PAPER_TEMPLATE = template_of(PAPER_PROTOCOL)
 
 
 def check_amplitudes(amplitudes, bounds: tuple[float, float] | None = AMPLITUDE_RANGE) -> np.ndarray:

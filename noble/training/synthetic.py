@@ -15,14 +15,15 @@ import numpy as np
 import torch
 
 from noble.embedding import StimulusTemplate
-from noble.training.data import write_dataset
+from noble.sim.protocol import PAPER_TEMPLATE, grid_protocol
+from noble.sim.traces import write_dataset
 
 
 def synthetic_traces(
     amplitudes_nA: np.ndarray,
     intercept_nA: np.ndarray,
     slope_hz_per_nA: np.ndarray,
-    template: StimulusTemplate = StimulusTemplate(),
+    template: StimulusTemplate = PAPER_TEMPLATE,
     v_rest: float = -70.0,
     resistance_mohm: float = 150.0,
     tau_ms: float = 10.0,
@@ -81,7 +82,7 @@ def synthetic_dataset(
     hofs: Sequence[int],
     n_traces: int,
     seed: int = 0,
-    template: StimulusTemplate = StimulusTemplate(),
+    template: StimulusTemplate = PAPER_TEMPLATE,
     amplitude_range: tuple[float, float] = (-0.11, 0.28),
     cell: str = "human_pvalb_689331391",
     device: str = "cpu",
@@ -93,7 +94,4 @@ def synthetic_dataset(
     thr = np.array([feature_table[int(h)]["intercept"] for h in hof])
     slope = np.array([feature_table[int(h)]["slope"] for h in hof])
     volt = synthetic_traces(amp, thr, slope, template, device=device)
-    protocol = {"delay_ms": template.delay_ms, "duration_ms": template.duration_ms,
-                "t_stop_ms": template.n_samples * template.dt_ms}
-    return write_dataset(path, volt, amp, hof, template.time(), cell=cell, engine="synthetic",
-                         protocol=protocol, seed=seed)
+    return write_dataset(path, volt, amp, hof, grid_protocol(template), cell=cell, engine="synthetic", seed=seed)
