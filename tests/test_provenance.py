@@ -61,3 +61,20 @@ def test_figures_of_one_run_agree_with_their_manifest_and_disagreements_are_name
     finally:
         PROVENANCE.clear()
         PROVENANCE.update(saved)
+
+
+def test_the_committed_figures_come_from_one_laptop_run_with_the_shipped_main_model():
+    """figures/ in the repository: every PNG carries the manifest's profile, commit and main model card, the
+    manifest says laptop, and that card is the shipped pretrained one."""
+    from pathlib import Path
+
+    from noble.hashing import sha256_file
+    from noble.pipeline.steps import pretrained_dir
+
+    figures = Path(__file__).resolve().parent.parent / "figures"
+    assert figure_provenance_problems(figures) == []
+    manifest = json.loads((figures / "manifest.json").read_text())
+    assert manifest["profile"] == "laptop" and manifest["cell"] == CELL
+    assert len(manifest["commit"]) == 40
+    shipped = pretrained_dir("laptop", CELL, "main") / "model_card.json"
+    assert manifest["model_card_sha256"]["main"] == sha256_file(shipped)
