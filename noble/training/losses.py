@@ -28,9 +28,9 @@ def sag_amplitude(
         raise ValueError("the stimulus window is empty")
     v = voltage_mV[:, idx]
     n_tail = max(1, int(round(steady_fraction * idx.numel())))
-    steady = v[:, -n_tail:].mean(dim=-1)
-    weights = torch.softmax(-temperature * v, dim=-1)
-    soft_min = (weights * v).sum(dim=-1)
+    steady = v[:, -n_tail:].mean(dim=1)
+    weights = torch.softmax(-temperature * v, dim=1)
+    soft_min = (weights * v).sum(dim=1)
     return steady - soft_min
 
 
