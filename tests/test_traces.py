@@ -11,6 +11,7 @@ from noble.cli import main
 from noble.errors import DataError
 from noble.hashing import canonical_json
 from noble.sim.protocol import PAPER_PROTOCOL, PAPER_TEMPLATE, StepProtocol, grid_protocol, template_of
+from noble.embedding import StimulusTemplate
 from noble.sim.traces import FILE_FORMAT, read_dataset, upgrade_dataset, write_dataset
 
 SHORT = StepProtocol(t_stop=30.0, stim_start=5.0, stim_duration=20.0, dt=0.5, decimation=2, n_samples=30, settle=0.0)
@@ -162,3 +163,32 @@ def test_the_pipeline_upgrades_its_cached_legacy_file_instead_of_resimulating(tm
 def read_voltage(path):
     with h5py.File(path) as fh:
         return fh["voltage"][...]
+
+
+def test_a_coarsened_dataset_keeps_slow_signals_and_spike_counts_on_a_coarser_grid(tmp_path):
+    from noble.sim.protocol import ProtocolError, coarser_protocol
+    from noble.spikes import spike_counts, window_mask
+
+    t = PAPER_PROTOCOL.time()
+    slow = -70.0 + 5.0 * np.sin(2 * np.pi * t / 100.0)  # 10 Hz: far below the coarse grid's Nyquist
+    spiking = slow.copy()
+    for t0 in (50.0, 120.0, 300.0):  # three 1-ms spikes to +20 mV inside the step
+        spiking[(t >= t0) & (t < t0 + 1.0)] = 20.0
+    volt = np.stack([slow, spiking]).astype(np.float32)
+    card = canonical_json({"engine": "arbor", "n": 2})
+    ds = read_dataset(write_dataset(tmp_path / "d.h5", volt, [0.0, 0.2], [0, 0], PAPER_PROTOCOL, cell="c",
+                                    engine="arbor", seed=1, data_card=card))
+    coarse = ds.coarsened(2)
+    assert coarse.protocol == coarser_protocol(PAPER_PROTOCOL, 2)
+    assert (coarse.protocol.decimation, coarse.voltage.shape) == (6, (2, 4292))
+    assert coarse.dt_ms == pytest.approx(0.12) and np.allclose(coarse.time, t[::2])
+    assert coarse.template == StimulusTemplate(4292, 0.12, 15.0, 400.0)
+    # away from the edges the low-pass keeps a slow signal to within its ripple
+    np.testing.assert_allclose(coarse.voltage[0, 100:-100], slow[::2][100:-100], atol=0.01)
+    counts = lambda d: spike_counts(d.voltage, window_mask(d.time, 15.0, 415.0)).tolist()  # noqa: E731
+    assert counts(coarse) == counts(ds) == [0, 3]
+    assert json.loads(coarse.data_card) == {"engine": "arbor", "n": 2, "coarsened_by": 2}
+    assert coarse.data_card_sha256 != ds.data_card_sha256  # a model trained on it does not claim ds
+    assert ds.coarsened(1).voltage.tolist() == ds.voltage.tolist()
+    with pytest.raises(ProtocolError, match="positive integer"):
+        ds.coarsened(0)

@@ -122,7 +122,7 @@ def test_table1_ablations_are_configuration_changes(name, channels, dataset, tmp
 def test_cosine_schedule_holds_then_decays_to_its_floor():
     from noble.model import ConfigError
     from noble.training.config import TrainConfig
-    from noble.training.loop import cosine_lr
+    from noble.training.trainer import cosine_lr
 
     lrs = [cosine_lr(0.002, e, 34, 0.05, hold_epochs=26) for e in range(34)]
     assert lrs[:27] == [0.002] * 27  # the hold, then the first decay epoch still at the top of the cosine
@@ -133,3 +133,44 @@ def test_cosine_schedule_holds_then_decays_to_its_floor():
     assert plain[0] == 0.004 and plain[-1] == pytest.approx(0.0004)
     with pytest.raises(ConfigError, match="hold_epochs"):
         TrainConfig(epochs=10, schedule="cosine", hold_epochs=11)
+
+
+def test_a_run_starts_from_another_runs_weights_and_records_them(dataset, tmp_path):
+    from noble.checkpoint import sha256_file
+
+    config = load_config("quick").with_training(epochs=6, batch_size=8)
+    kw = dict(feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    first = train(dataset, config, tmp_path / "first", **kw)
+    warm = train(dataset, config.with_training(epochs=1), tmp_path / "warm", init_weights=tmp_path / "first", **kw)
+    cold = train(dataset, config.with_training(epochs=1), tmp_path / "cold", **kw)
+    # the warm run's first epoch continues from the trained weights, the cold one starts from the seeded init
+    assert warm.history[0]["train_loss"] < cold.history[0]["train_loss"]
+    assert warm.history[0]["train_loss"] < first.history[0]["train_loss"]
+    card = load_model(tmp_path / "warm").card
+    assert card["training"]["init_weights_sha256"] == sha256_file(tmp_path / "first" / "model.safetensors")
+    assert "init_weights_sha256" not in load_model(tmp_path / "cold").card["training"]
+    # resuming keeps the record; a resume cannot also take initial weights
+    train(dataset, config.with_training(epochs=2), tmp_path / "warm", resume=True, **kw)
+    assert load_model(tmp_path / "warm").card["training"].get("init_weights_sha256", card["training"]["init_weights_sha256"]) \
+        == card["training"]["init_weights_sha256"]
+    with pytest.raises(TrainingError, match="new run"):
+        train(dataset, config, tmp_path / "warm", resume=True, init_weights=tmp_path / "first", **kw)
+
+
+def test_initial_weights_of_another_architecture_or_a_tampered_file_are_refused(dataset, tmp_path):
+    from dataclasses import replace
+
+    from noble.model import model_profile
+
+    kw = dict(feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    config = load_config("quick").with_training(epochs=1, batch_size=16)
+    train(dataset, config, tmp_path / "small", **kw)
+    wide = replace(config, model=model_profile("quick", hidden_channels=12))
+    with pytest.raises(TrainingError, match="do not fit this architecture"):
+        train(dataset, wide, tmp_path / "wide", init_weights=tmp_path / "small", **kw)
+    with pytest.raises(TrainingError, match="not found"):
+        train(dataset, config, tmp_path / "none", init_weights=tmp_path / "missing", **kw)
+    weights = tmp_path / "small" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(TrainingError, match="SHA-256"):
+        train(dataset, config, tmp_path / "tampered", init_weights=tmp_path / "small", **kw)

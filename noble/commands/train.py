@@ -24,6 +24,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     group.add_argument("--profile", choices=("paper", "laptop", "quick"), help="shorthand for a shipped configuration")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out exactly")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL",
+                        help="start from these weights (a model directory or .safetensors of the same architecture)")
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this wall-clock time")
     parser.add_argument("--batch-size", type=int, help="override the batch size")
@@ -75,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         tf32=False if args.no_tf32 else None, log_tensorboard=args.tensorboard or None, log_wandb=args.wandb or None,
     )
     table = read_features_table(args.features_table) if args.features_table else None
-    result = train(args.data, config, args.out, resume=args.resume, feature_table=table, cell_root=args.cell_root,
-                   progress=not args.no_progress)
+    result = train(args.data, config, args.out, resume=args.resume, init_weights=args.init_from, feature_table=table,
+                   cell_root=args.cell_root, progress=not args.no_progress)
     print(training_summary(result, config.training.selection))
     return 0
 

@@ -4,8 +4,9 @@
 relative L2 error of the differentiable sag amplitude (:func:`noble.training.losses.sag_amplitude`: steady
 state = mean V over the last 10% of the stimulus, minimum = softmin with temperature 50 over the stimulus
 window, V in mV), the truth's sag computed the same way. Adam at 5e-4 with ReduceLROnPlateau (factor 0.4,
-patience 12) on the epoch loss. Only train-HoF traces with negative, non-zero amplitudes are used.
-Units: nA, mV, ms.
+patience 12) on the epoch loss. Only train-HoF traces with negative, non-zero amplitudes are used. The loss is
+the training loop's objective option :class:`noble.training.epoch.SagObjective`, stepped by the same pass
+(:func:`noble.training.epoch.optimize_epoch`). Units: nA, mV, ms.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import torch
 from noble.model import NobleModel
 from noble.progress import tqdm
 from noble.training.data import TraceDataset
-from noble.training.losses import relative_l2_squared, relative_lp, sag_amplitude
+from noble.training.epoch import SagObjective, optimize_epoch, seeded_order
+from noble.training.losses import relative_lp, sag_amplitude
 
 #: Traces whose true sag amplitude is below this (mV) are left out of the bounded sag error (and counted).
 MIN_SAG_MV = 0.1
@@ -110,22 +112,10 @@ def finetune_sag(
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.plateau_factor, patience=config.plateau_patience)
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
+    objective = SagObjective(volt, sag_true, window, config.weight, config.temperature)
     for epoch in tqdm(range(config.epochs), desc="sag fine-tuning", disable=not progress):
-        model.train()
-        perm = torch.randperm(rows.size, generator=torch.Generator().manual_seed(config.seed * 7919 + epoch)).to(device)
-        total, n_batches = 0.0, 0
-        for b in range(0, rows.size, config.batch_size):
-            idx = perm[b:b + config.batch_size]
-            pred = model(amp[idx], feats[idx])
-            data_loss = relative_lp(pred, volt[idx], 4).mean()
-            sag_loss = relative_l2_squared(sag_amplitude(pred, window, config.temperature), sag_true[idx])
-            loss = data_loss + config.weight * sag_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            n_batches += 1
-        epoch_loss = total / n_batches
+        order = seeded_order(rows.size, config.seed * 7919 + epoch).to(device)
+        epoch_loss = optimize_epoch(model, opt, order, config.batch_size, amp, feats, objective).per_batch
         sched.step(epoch_loss)
         row = {"epoch": epoch + 1, "loss": epoch_loss, "learning_rate": opt.param_groups[0]["lr"]}
         if eval_rows is not None:

@@ -7,7 +7,7 @@ are low-pass filtered and decimated by 3 to 8,583 samples at 0.06 ms (t = 0, 0.0
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy.ndimage import convolve1d
@@ -158,3 +158,22 @@ def decimate_traces(raw: np.ndarray, protocol: StepProtocol = PAPER_PROTOCOL) ->
         filtered = convolve1d(raw, lowpass_kernel(protocol.decimation), axis=-1, mode="nearest")
         out = filtered[..., :: protocol.decimation]
     return np.ascontiguousarray(out[..., : protocol.n_samples])
+
+
+def coarser_protocol(protocol: StepProtocol, factor: int) -> StepProtocol:
+    """``protocol`` with its output grid ``factor`` times coarser (decimation x factor, every factor-th sample)."""
+    if int(factor) != factor or factor < 1:
+        raise ProtocolError(f"a coarsening factor must be a positive integer, not {factor!r}")
+    return replace(protocol, decimation=protocol.decimation * int(factor),
+                   n_samples=-(-protocol.n_samples // int(factor)))
+
+
+def coarsen_traces(voltage_mV: np.ndarray, factor: int) -> np.ndarray:
+    """Traces ``[..., T]`` (mV) on a ``factor`` times coarser grid: the same zero-phase FIR low-pass as
+    :func:`decimate_traces` (edges held), then every ``factor``-th sample from t = 0 (``ceil(T / factor)``)."""
+    voltage_mV = np.asarray(voltage_mV)
+    if factor == 1:
+        return voltage_mV.copy()
+    filtered = convolve1d(voltage_mV.astype(np.float64), lowpass_kernel(factor), axis=-1, mode="nearest")
+    return np.ascontiguousarray(filtered[..., ::factor].astype(voltage_mV.dtype))
+

@@ -30,7 +30,7 @@ import numpy as np
 from noble.embedding import StimulusTemplate
 from noble.errors import DataError
 from noble.hashing import canonical_json, sha256_text
-from noble.sim.protocol import ProtocolError, StepProtocol, template_of
+from noble.sim.protocol import ProtocolError, StepProtocol, coarsen_traces, coarser_protocol, template_of
 
 #: The ``format`` attribute of the files this module writes.
 FILE_FORMAT = "noble-traces/2"
@@ -96,6 +96,15 @@ class TraceDataset:
         """The traces ``rows`` only (same grid, protocol and data card)."""
         return TraceDataset(self.path, self.voltage[rows], self.amplitude[rows], self.hof[rows], self.time,
                             self.protocol, self.cell, self.engine, self.seed, self.data_card, dict(self.attrs))
+
+    def coarsened(self, factor: int) -> "TraceDataset":
+        """The same traces on a ``factor`` times coarser grid (low-pass, then every ``factor``-th sample; the
+        protocol's decimation multiplied by ``factor``), e.g. for reduced-resolution pretraining. Its data card
+        is this one's plus ``coarsened_by``, so models trained on it do not claim this dataset."""
+        protocol = coarser_protocol(self.protocol, factor)
+        card = canonical_json({**json.loads(self.data_card), "coarsened_by": int(factor)})
+        return TraceDataset(self.path, coarsen_traces(self.voltage, factor), self.amplitude, self.hof,
+                            protocol.time(), protocol, self.cell, self.engine, self.seed, card, dict(self.attrs))
 
     def concat(self, other: "TraceDataset") -> "TraceDataset":
         """This dataset's traces followed by ``other``'s (same protocol required); keeps this one's card."""

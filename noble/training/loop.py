@@ -1,7 +1,9 @@
 """Training a NOBLE model on a trace dataset: seeded, resumable, checkpointed, logged to CSV.
 
-Length: about 460 lines; the resumable loop, its state file and the per-epoch held-out evaluation that selects
-the checkpoint must stay in step, so they live together (one epoch's pass and its log row are functions).
+:func:`train` prepares a run (directory, split, scaler, model, optional initial weights) and drives a
+:class:`noble.training.trainer.Trainer` epoch by epoch: learning rate, one pass, held-out evaluation, the log row,
+the selected weights and the resume state. The pass itself is :func:`noble.training.epoch.optimize_epoch`, shared
+with the sag fine-tuning of Table 3 (another objective, the same loop).
 
 Units: current nA, voltage mV, time ms. The loss is the relative L^p error per trace (p = 4 in the paper),
 averaged over the batch; Adam; ReduceLROnPlateau stepped on the epoch's mean training loss (the paper's) or a
@@ -28,7 +30,6 @@ Output directory::
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -39,34 +40,37 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from noble.checkpoint import (
     build_card,
+    read_card,
     load_training_state,
     save_model,
     save_training_state,
     save_weights,
 )
 from noble.data import load_cell
-from noble.embedding import FeatureScaler, FeatureTable, cell_feature_table, feature_rows
-from noble.errors import NobleError
-from noble.fast.optimizer_layout import optimizer_state_from_neuralop
-from noble.model import NobleModel, build_fno
+from noble.embedding import FeatureScaler, FeatureTable, cell_feature_table
+from noble.hashing import sha256_file
+from noble.model import ConfigError, NobleModel
 from noble.progress import tqdm
-from noble.spikes import FiringReport, firing_report, firing_selection_score, spike_counts, window_mask
-from noble.training.config import RunConfig, TrainConfig, config_from_dict
+from noble.spikes import FiringReport
+from noble.training.config import RunConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
-from noble.training.losses import relative_lp
+from noble.training.trainer import (
+    Trainer,
+    TrainingError,
+    mean_errors,
+    optimizer_state_for,
+    pick_device,
+)
 
 CSV_FIELDS = (
     "epoch", "train_loss", "learning_rate", "holdout_rel_l4", "holdout_rel_l2", "test_hofs_rel_l4",
     "test_hofs_rel_l2", "epoch_time_s", "step_time_s", "elapsed_s",
     "holdout_missed_firing_pct", "holdout_false_firing_pct", "holdout_spike_count_err_pct", "holdout_selection_score",
 )
-
-
-class TrainingError(NobleError):
-    """A training run that cannot start or resume as asked."""
 
 
 @dataclass
@@ -85,41 +89,6 @@ class TrainResult:
     def mean_step_time_s(self) -> float:
         times = [r["step_time_s"] for r in self.history if r.get("step_time_s")]
         return float(np.median(times)) if times else float("nan")
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} asked for, but no CUDA GPU is available")
-    return torch.device(name)
-
-
-#: Tag of the optimizer state in resume files: the parameter layout of :class:`noble.fast.FastFNO`.
-OPTIMIZER_LAYOUT = "noble.fast.FastFNO"
-
-
-def optimizer_state_for(model: NobleModel, state: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The optimizer state of a resume file in ``model``'s layout (files without the layout tag hold neuralop's)."""
-    if state.get("optimizer_layout") == OPTIMIZER_LAYOUT:
-        return state["optimizer"]
-    with torch.random.fork_rng(devices=[]):
-        reference = build_fno(model.config, model.spec.in_channels)
-    return optimizer_state_from_neuralop(model.fno, reference, state["optimizer"])
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 class _Loggers:
@@ -167,93 +136,6 @@ class _Loggers:
             self.wandb.finish()
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """Mixed-precision context on CUDA when ``dtype`` is set; a no-op otherwise."""
-    if dtype is None or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
-
-
-@torch.no_grad()
-def mean_errors(
-    model: NobleModel, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
-    batch: int,
-    amp_dtype: torch.dtype | None = None,
-    mask: np.ndarray | None = None,
-) -> tuple[float, float, np.ndarray | None]:
-    """Mean relative L4 and L2 voltage errors over ``rows`` of ``model``; NaN for an empty set.
-
-    With ``mask`` (the stimulus window on the time grid) also the predicted spike counts of ``rows``
-    (:func:`noble.spikes.spike_counts`), else ``None``.
-    """
-    if rows.numel() == 0:
-        return float("nan"), float("nan"), None
-    was = model.training
-    model.eval()
-    l4 = torch.zeros((), device=volt.device, dtype=torch.float64)
-    l2 = torch.zeros((), device=volt.device, dtype=torch.float64)
-    counts = []
-    for start in range(0, rows.numel(), batch):
-        idx = rows[start:start + batch]
-        with autocast(volt.device, amp_dtype):
-            pred = model(amp[idx], feats[idx])
-        pred = pred.float()
-        l4 += relative_lp(pred, volt[idx], 4).double().sum()
-        l2 += relative_lp(pred, volt[idx], 2).double().sum()
-        if mask is not None:
-            counts.append(spike_counts(pred, mask))
-    model.train(was)
-    n = rows.numel()
-    return float(l4) / n, float(l2) / n, (np.concatenate(counts) if mask is not None else None)
-
-
-def holdout_metrics(
-    model: NobleModel, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor, rows: torch.Tensor,
-    batch: int, mask: np.ndarray, true_counts: np.ndarray, amp_dtype: torch.dtype | None = None,
-) -> tuple[float, float, FiringReport | None]:
-    """:func:`mean_errors` over ``rows`` and the firing accounting of their predictions against ``true_counts``
-    (the PDE spike counts of ``rows``); the report is ``None`` for an empty set."""
-    l4, l2, counts = mean_errors(model, amp, feats, volt, rows, batch, amp_dtype, mask)
-    return l4, l2, (firing_report(counts, true_counts) if counts is not None else None)
-
-
-def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float, hold_epochs: int = 0) -> float:
-    """Learning rate of ``epoch`` (0-based): ``base_lr`` for the first ``hold_epochs`` epochs, then a cosine from
-    ``base_lr`` down to ``base_lr * min_fraction`` at the last epoch."""
-    decay = epochs - hold_epochs
-    if epoch < hold_epochs or decay <= 1:
-        return base_lr
-    low = base_lr * min_fraction
-    step = min(epoch - hold_epochs, decay - 1)
-    return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * step / (decay - 1)))
-
-
-def run_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_scaler: torch.amp.GradScaler, tc: TrainConfig,
-              epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
-              amp_dtype: torch.dtype | None) -> float:
-    """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss);
-    returns the mean per-trace loss of the epoch."""
-    device = volt.device
-    n_train = int(train_rows.numel())
-    gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
-    perm = train_rows[torch.randperm(n_train, generator=gen).to(device)]
-    net.train()
-    total = torch.zeros((), device=device, dtype=torch.float64)
-    for b in range(math.ceil(n_train / tc.batch_size)):
-        idx = perm[b * tc.batch_size:(b + 1) * tc.batch_size]
-        with autocast(device, amp_dtype):
-            pred = net(amp[idx], feats[idx])
-        per_trace = relative_lp(pred.float(), volt[idx], tc.loss_p)
-        optimizer.zero_grad(set_to_none=True)
-        grad_scaler.scale(per_trace.mean()).backward()
-        grad_scaler.step(optimizer)
-        grad_scaler.update()
-        total += per_trace.detach().double().sum()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return float(total) / n_train
-
-
 def epoch_row(epoch: int, train_loss: float, learning_rate: float, holdout: tuple[float, float],
               test_hofs: tuple[float, float], firing: FiringReport | None, score: float, epoch_time_s: float,
               step_time_s: float, elapsed_s: float) -> dict[str, float]:
@@ -289,6 +171,49 @@ def resolve_features(
     return table, train, test, ("given" if feature_table is not None else cell.feature_source)
 
 
+def check_run_directory(out: Path, config: RunConfig, resume: bool) -> Path:
+    """Refuse a resume that would not continue the same run, or a fresh run over an existing one; writes
+    ``run_config.json`` and returns the resume-state path."""
+    state_path = out / "state" / "last.pt"
+    cfg_path = out / "run_config.json"
+    tc = config.training
+    if resume:
+        if not state_path.is_file():
+            raise TrainingError(f"{state_path}: nothing to resume (train without --resume first)")
+        saved = config_from_dict(json.loads(cfg_path.read_text()), str(cfg_path))
+        if (saved.model, saved.embedding) != (config.model, config.embedding):
+            raise TrainingError(f"{cfg_path}: the run was started with another model or embedding configuration")
+        changed = [k for k in RESUME_FROZEN if getattr(saved.training, k) != getattr(tc, k)]
+        if changed:
+            raise TrainingError(f"{cfg_path}: cannot resume with changed training settings {changed}")
+    elif state_path.is_file():
+        raise TrainingError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+    cfg_path.write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+    return state_path
+
+
+#: Training settings a resumed run must share with the run it continues.
+RESUME_FROZEN = ("batch_size", "learning_rate", "seed", "holdout_fraction", "loss_p", "plateau_factor",
+                 "plateau_patience")
+
+
+def initial_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Weights to start a run from: a model directory written by ``noble train`` (its card's weights file, whose
+    SHA-256 must match the card) or a ``.safetensors`` file; returns the tensors and their SHA-256."""
+    path = Path(path)
+    expected = None
+    if path.is_dir():
+        card, directory = read_card(path)
+        expected = card["weights"].get("sha256")
+        path = directory / card["weights"]["file"]
+    if not path.is_file():
+        raise TrainingError(f"{path}: initial weights not found (a model directory or a .safetensors file)")
+    sha = sha256_file(path)
+    if expected is not None and sha != expected:
+        raise TrainingError(f"{path}: SHA-256 differs from the one recorded in its model card")
+    return load_file(str(path)), sha
+
+
 def train(
     data: str | Path | TraceDataset,
     config: RunConfig,
@@ -299,28 +224,22 @@ def train(
     train_hofs: Sequence[int] | None = None,
     test_hofs: Sequence[int] | None = None,
     cell_root: str | Path | None = None,
+    init_weights: str | Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or with ``resume=True`` continue) a model; see the module docstring for the output directory."""
+    """Train (or with ``resume=True`` continue) a model; see the module docstring for the output directory.
+
+    ``init_weights`` (a model directory or ``.safetensors`` file of the same architecture) starts a fresh run
+    from those weights instead of the seeded initialisation (e.g. full-resolution fine-tuning of a model trained
+    on coarser traces; the FNO is resolution-agnostic); the card records their SHA-256.
+    """
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state_path = out / "state" / "last.pt"
-    cfg_path = out / "run_config.json"
+    if resume and init_weights is not None:
+        raise TrainingError("init_weights starts a new run; a resumed run continues from its own state")
+    state_path = check_run_directory(out, config, resume)
     tc = config.training
-    if resume:
-        if not state_path.is_file():
-            raise TrainingError(f"{state_path}: nothing to resume (train without --resume first)")
-        saved = config_from_dict(json.loads(cfg_path.read_text()), str(cfg_path))
-        if (saved.model, saved.embedding) != (config.model, config.embedding):
-            raise TrainingError(f"{cfg_path}: the run was started with another model or embedding configuration")
-        frozen = ("batch_size", "learning_rate", "seed", "holdout_fraction", "loss_p", "plateau_factor", "plateau_patience")
-        changed = [k for k in frozen if getattr(saved.training, k) != getattr(tc, k)]
-        if changed:
-            raise TrainingError(f"{cfg_path}: cannot resume with changed training settings {changed}")
-    elif state_path.is_file():
-        raise TrainingError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
-    cfg_path.write_text(json.dumps(config.as_dict(), indent=2) + "\n")
 
     dataset = data if isinstance(data, TraceDataset) else read_dataset(data)
     table, train_set, test_set, feature_source = resolve_features(dataset, feature_table, train_hofs, test_hofs,
@@ -339,45 +258,33 @@ def train(
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tc.tf32
         torch.backends.cudnn.allow_tf32 = tc.tf32
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if device.type == "cuda" else None
 
     torch.manual_seed(tc.seed)
     model = NobleModel(config.model, config.embedding, scaler, dataset.template, card_table,
                        train_hofs=train_set, test_hofs=test_set, cell=dataset.cell).to(device)
-    state = None
+    state, init_sha = None, None
     if resume:
         state = load_training_state(state_path)
         if state["data_card_sha256"] != dataset.data_card_sha256:
             raise TrainingError(f"{dataset.path}: not the dataset this run was started on (data card differs)")
         model.load_weight_tensors(state["model"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=tc.plateau_factor, patience=tc.plateau_patience
-    )
-    scaler_amp = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
-    volt = torch.as_tensor(dataset.voltage, device=device)
-    amp = torch.as_tensor(dataset.amplitude, device=device)
-    feats = torch.as_tensor(feature_rows(table, dataset.hof.tolist(), names), device=device)
-    train_rows = torch.as_tensor(split.train, device=device)
-    hold_rows = torch.as_tensor(split.holdout, device=device)
-    test_rows = torch.as_tensor(split.test_hofs, device=device)
-    window = window_mask(dataset.time, dataset.template.delay_ms,
-                         dataset.template.delay_ms + dataset.template.duration_ms)
-    hold_counts = spike_counts(dataset.voltage[split.holdout], window)
+    elif init_weights is not None:
+        tensors, init_sha = initial_weights(init_weights)
+        try:
+            model.load_weight_tensors(tensors)
+        except ConfigError as err:
+            raise TrainingError(f"{init_weights}: the initial weights do not fit this architecture: {err}") from None
+    trainer = Trainer(model, config, dataset, split, table, device)
 
     start_epoch, best, best_epoch, history, elapsed_before = 0, math.inf, None, [], 0.0
     if state is not None:
-        optimizer.load_state_dict(optimizer_state_for(model, state))
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("grad_scaler"):
-            scaler_amp.load_state_dict(state["grad_scaler"])
-        _set_rng_state(state["rng"])
+        trainer.restore(state)
         start_epoch = int(state["epoch"])
         best = float(state["best"])
         best_epoch = state["best_epoch"] if state["best_epoch"] >= 0 else None
         history = [dict(r) for r in state["history"]]
         elapsed_before = float(state["elapsed_s"])
+        init_sha = state.get("init_weights_sha256") or None
 
     loggers = _Loggers(out, config, start_epoch)
     data_info = dataset.describe()
@@ -385,37 +292,25 @@ def train(
                      "feature_source": feature_source,
                      "n_train": int(split.train.size),
                      "n_holdout": int(split.holdout.size), "n_test_hofs": int(split.test_hofs.size)}
-    n_train = int(split.train.size)
-    n_batches = math.ceil(n_train / tc.batch_size)
+    if init_sha is not None:
+        training_info["init_weights_sha256"] = init_sha
     stopped = "epochs"
-    epochs = range(start_epoch, tc.epochs)
-    bar = tqdm(epochs, desc="train", unit="epoch", disable=not progress, initial=start_epoch, total=tc.epochs)
+    bar = tqdm(range(start_epoch, tc.epochs), desc="train", unit="epoch", disable=not progress, initial=start_epoch,
+               total=tc.epochs)
     try:
         for epoch in bar:
             t_epoch = time.perf_counter()
-            if tc.schedule == "cosine":
-                for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(tc.learning_rate, epoch, tc.epochs, tc.min_lr_fraction, tc.hold_epochs)
-            train_loss = run_epoch(model, optimizer, scaler_amp, tc, epoch, train_rows, amp, feats, volt, amp_dtype)
+            trainer.set_learning_rate(epoch)
+            train_loss = trainer.train_epoch(epoch)
             train_time = time.perf_counter() - t_epoch
-            if not math.isfinite(train_loss):
-                raise TrainingError(f"training loss became {train_loss} at epoch {epoch + 1}: lower the learning rate")
-            h4, h2, firing = holdout_metrics(model, amp, feats, volt, hold_rows, tc.eval_batch_size, window,
-                                             hold_counts, amp_dtype)
-            t4, t2, _ = mean_errors(model, amp, feats, volt, test_rows, tc.eval_batch_size, amp_dtype)
-            score = firing_selection_score(h4, firing) if firing is not None else float("nan")
-            if tc.schedule == "plateau":
-                watched = score if tc.plateau_metric == "selection" and math.isfinite(score) else train_loss
-                scheduler.step(watched)
+            holdout, test_errors, firing, score = trainer.evaluate()
+            trainer.step_plateau(train_loss, score)
             elapsed = elapsed_before + time.perf_counter() - t_start
-            row = epoch_row(epoch, train_loss, optimizer.param_groups[0]["lr"], (h4, h2), (t4, t2), firing, score,
-                            time.perf_counter() - t_epoch, train_time / n_batches, elapsed)
+            row = epoch_row(epoch, train_loss, trainer.optimizer.param_groups[0]["lr"], holdout, test_errors, firing,
+                            score, time.perf_counter() - t_epoch, train_time / trainer.n_batches, elapsed)
             history.append(row)
             loggers.log(row)
-            if not split.holdout.size:
-                monitor = train_loss
-            else:
-                monitor = score if tc.selection == "firing" else h4
+            monitor = trainer.monitor(train_loss, holdout[0], score)
             if monitor < best:
                 best, best_epoch = monitor, epoch + 1
                 card = build_card(model, data=data_info, training={**training_info, "epoch": epoch + 1},
@@ -425,14 +320,12 @@ def train(
             if tc.checkpoint_every and (epoch + 1) % tc.checkpoint_every == 0:
                 save_weights(model, out / "checkpoints" / f"epoch_{epoch + 1:04d}.safetensors")
             save_training_state(state_path, {
-                "epoch": epoch + 1, "model": model.weight_tensors(),
-                "optimizer": optimizer.state_dict(), "optimizer_layout": OPTIMIZER_LAYOUT,
-                "scheduler": scheduler.state_dict(), "rng": _rng_state(),
-                "grad_scaler": scaler_amp.state_dict(),
+                "epoch": epoch + 1, **trainer.state(),
                 "best": best, "best_epoch": best_epoch if best_epoch is not None else -1, "history": history,
                 "elapsed_s": elapsed, "data_card_sha256": dataset.data_card_sha256,
+                "init_weights_sha256": init_sha or "",
             })
-            bar.set_postfix(loss=f"{train_loss:.4g}", holdout_l4=f"{h4:.4g}", lr=f"{row['learning_rate']:.2g}")
+            bar.set_postfix(loss=f"{train_loss:.4g}", holdout_l4=f"{holdout[0]:.4g}", lr=f"{row['learning_rate']:.2g}")
             if tc.max_minutes is not None and time.perf_counter() - t_start > tc.max_minutes * 60:
                 stopped = "max_minutes"
                 break
