@@ -37,7 +37,13 @@ def test_rows_derive_rates_paper_values_and_speedups(tmp_path: Path) -> None:
     assert rows[3]["paper_s_per_10k"] == 8.59 and rows[4]["paper_s_per_10k"] == ""
     table = add_speedups(rows)
     assert table[3]["speedup_vs_neuron"] == pytest.approx(4.0 / 2.5e-5)
-    assert table[3]["speedup_vs_arbor"] == pytest.approx(0.125 / 2.5e-5)  # against the 8-core Arbor run
+    assert table[3]["speedup_vs_arbor"] == pytest.approx(0.5 / 2.5e-5)  # against Arbor on one core
+    assert table[2]["speedup_vs_arbor"] == pytest.approx(0.5 / 0.125)  # the 8-core Arbor run: its parallel gain
+    # equal cores: a row on 8 threads against Arbor on 8 workers; no 8-worker NEURON row, so that cell is blank
+    eight = add_speedups([*rows, make_row("noble", "fast", device="cpu", workers=8, n_traces=64, total_s=0.064)])[-1]
+    assert eight["speedup_vs_arbor_equal_cores"] == pytest.approx(0.125 / 0.001)
+    assert eight["speedup_vs_arbor"] == pytest.approx(0.5 / 0.001) and eight["speedup_vs_neuron_equal_cores"] == ""
+    assert table[4]["speedup_vs_neuron_equal_cores"] == pytest.approx(table[4]["speedup_vs_neuron"])  # 1 vs 1 core
     assert table[0]["speedup_vs_neuron"] == pytest.approx(1.0)
     text = format_table(table)
     assert text.splitlines()[0].split()[0] == "part" and len(text.splitlines()) == 2 + len(rows)
@@ -56,6 +62,27 @@ def test_time_batches_counts_warmup_apart() -> None:
     assert timing.total_s >= 0 and timing.warmup_s >= 0
     with pytest.raises(ValueError, match="must be positive"):
         time_batches(calls.append, batch_size=0, n_traces=1)
+
+
+def test_parallel_pde_rows_give_every_worker_as_many_traces_as_the_serial_run(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from noble.bench import speed_table
+
+    calls = []
+
+    def fake_bench_sim(cell, engines, n_traces, amplitudes, workers):
+        calls.append((tuple(engines), n_traces, workers))
+        return [{"engine": e, "version": "x", "hof": 0, "n_traces": n_traces, "workers": workers,
+                 "seconds_per_trace": 1.0 / workers, "rel_l2_vs_first": 0.0} for e in engines]
+
+    monkeypatch.setattr(speed_table, "bench_sim", fake_bench_sim)
+    settings = speed_table.BenchSettings(engines=("neuron", "arbor"), pde_traces=3, workers=2)
+    rows = speed_table.pde_rows(SimpleNamespace(name="c"), settings)
+    assert calls == [(("neuron", "arbor"), 3, 1), (("neuron", "arbor"), 6, 2)]
+    assert [(r["method"], r["workers"], r["n_traces"]) for r in rows] == [
+        ("neuron", 1, 3), ("arbor", 1, 3), ("neuron", 2, 6), ("arbor", 2, 6)]
+    assert rows[1]["rel_l2_vs_pde"] == 0.0 and rows[3]["rel_l2_vs_pde"] == 0.0  # accuracy beside each PDE row
 
 
 def test_noble_bench_quick_on_cpu(data_root: Path, tmp_path: Path, capsys, one_thread) -> None:
@@ -81,6 +108,7 @@ def test_noble_bench_quick_on_cpu(data_root: Path, tmp_path: Path, capsys, one_t
         assert r["s_per_trace"] > 0 and r["warmup_s"] >= 0 and r["cpu_s_per_trace"] > 0
         assert r["speedup_vs_arbor"] == pytest.approx(pde[0]["s_per_trace"] / r["s_per_trace"])
         assert r["speedup_vs_neuron"] == ""  # NEURON was not run
+        assert r["speedup_vs_arbor_equal_cores"] == pytest.approx(r["speedup_vs_arbor"])  # one thread, one worker
         if r["method"] in fast:
             assert 0 <= r["equivalence_rel_err"] < 1e-5
         else:

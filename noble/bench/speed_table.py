@@ -169,16 +169,19 @@ def noble_rows(model: "NobleModel", settings: BenchSettings, cell: "Cell | None"
 
 
 def pde_rows(cell: "Cell", settings: BenchSettings) -> list[dict]:
-    """PDE rows from :func:`noble.bench.simulators.bench_sim`: every engine on one core (the first engine is the
-    accuracy reference of the others), then Arbor on ``settings.workers`` cores."""
+    """PDE rows from :func:`noble.bench.simulators.bench_sim`: every engine on one core with
+    ``settings.pde_traces`` traces (the first engine is the accuracy reference of the others), then every engine
+    on ``settings.workers`` cores with ``pde_traces`` traces per worker (the same amplitudes, cycled), so the
+    parallel rate is measured on as much work per core as the serial one."""
     rng = np.random.default_rng(settings.seed)
     amplitudes = [float(a) for a in rng.uniform(*AMPLITUDE_RANGE, size=settings.pde_traces)]
     engines = list(settings.engines)
     rows = [_pde_row(r, reference=engines[0] if i else "")
             for i, r in enumerate(bench_sim(cell.name, engines, settings.pde_traces, amplitudes, 1))]
-    if "arbor" in engines and settings.workers > 1:
-        rows += [_pde_row(r) for r in bench_sim(cell.name, ["arbor"], settings.pde_traces, amplitudes,
-                                                settings.workers)]
+    if settings.workers > 1:
+        rows += [_pde_row(r, reference=engines[0] if i else "")
+                 for i, r in enumerate(bench_sim(cell.name, engines, settings.pde_traces * settings.workers,
+                                                 amplitudes, settings.workers))]
     return rows
 
 

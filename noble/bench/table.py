@@ -19,7 +19,7 @@ __all__ = ["COLUMNS", "PAPER_S_PER_10K", "format_value", "make_row", "add_speedu
 COLUMNS = (
     "part", "method", "device", "precision", "workers", "batch_size", "n_traces", "warmup_s", "total_s",
     "s_per_trace", "s_per_10k", "traces_per_s", "cpu_s_per_trace", "speedup_vs_neuron", "speedup_vs_arbor",
-    "rel_l2_vs_pde", "equivalence_rel_err", "paper_s_per_10k", "note",
+    "speedup_vs_neuron_equal_cores", "speedup_vs_arbor_equal_cores", "rel_l2_vs_pde", "equivalence_rel_err", "paper_s_per_10k", "note",
 )
 
 #: Appendix E (one RTX 4090; Ryzen 9 7900X): seconds for 10,000 predictions.
@@ -55,24 +55,31 @@ def _paper_value(row: Mapping[str, object]) -> object:
 
 
 def add_speedups(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
-    """Fill the speed-up columns from the PDE rows present (NEURON on 1 core; Arbor with the most workers)."""
+    """Fill the speed-up columns from the PDE rows present.
+
+    ``speedup_vs_neuron`` / ``speedup_vs_arbor``: against that simulator on one core (the paper's convention);
+    ``speedup_vs_*_equal_cores``: against the simulator's row with as many workers as this row uses (NOBLE's
+    threads), so both sides have the same cores; blank when no such row was measured.
+    """
     def spt(r: Mapping[str, object]) -> float | None:
         v = r.get("s_per_trace")
         return float(v) if isinstance(v, (int, float)) and v > 0 else None
 
-    neuron = [r for r in rows if r["part"] == "pde" and r["method"] == "neuron" and r.get("workers") == 1 and spt(r)]
-    arbor = [r for r in rows if r["part"] == "pde" and r["method"] == "arbor" and spt(r)]
-    ref_neuron = spt(neuron[0]) if neuron else None
-    ref_arbor = spt(max(arbor, key=lambda r: int(r.get("workers") or 0))) if arbor else None
+    pde: dict[tuple[str, int], float] = {}
+    for r in rows:
+        if r["part"] == "pde" and spt(r) and (str(r["method"]), int(r.get("workers") or 1)) not in pde:
+            pde[(str(r["method"]), int(r.get("workers") or 1))] = spt(r)  # type: ignore[assignment]
     out = []
     for r in rows:
         r = dict(r)
         s = spt(r)
         if s:
-            if ref_neuron:
-                r["speedup_vs_neuron"] = ref_neuron / s
-            if ref_arbor:
-                r["speedup_vs_arbor"] = ref_arbor / s
+            cores = int(r.get("workers") or 1)
+            for engine in ("neuron", "arbor"):
+                if (engine, 1) in pde:
+                    r[f"speedup_vs_{engine}"] = pde[(engine, 1)] / s
+                if (engine, cores) in pde:
+                    r[f"speedup_vs_{engine}_equal_cores"] = pde[(engine, cores)] / s
         out.append(r)
     return out
 
@@ -92,8 +99,8 @@ def format_value(value: object) -> str:
 
 #: Columns shown on the terminal (the CSV has them all).
 SHOWN = ("part", "method", "device", "precision", "workers", "batch_size", "n_traces", "warmup_s", "s_per_10k",
-         "traces_per_s", "cpu_s_per_trace", "speedup_vs_neuron", "speedup_vs_arbor", "rel_l2_vs_pde",
-         "equivalence_rel_err", "paper_s_per_10k")
+         "traces_per_s", "cpu_s_per_trace", "speedup_vs_neuron", "speedup_vs_arbor", "speedup_vs_neuron_equal_cores",
+         "rel_l2_vs_pde", "equivalence_rel_err", "paper_s_per_10k")
 
 
 def format_table(rows: Iterable[Mapping[str, object]], columns: Sequence[str] = SHOWN) -> str:

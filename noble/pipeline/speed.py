@@ -31,9 +31,16 @@ def record_speed_status(profile: "Profile", layout: "RunLayout", rows: Sequence[
             f"measured on {best.get('device', '?')}",
             f"fastest NOBLE row ({best.get('method')}, batch {best.get('batch_size')}, {best.get('workers')} cores):"
             f" {float(best['speedup_vs_neuron']):,.0f}x NEURON on one core, {float(best['speedup_vs_arbor']):,.1f}x"
-            f" Arbor (paper: about 4,200x NEURON on one RTX 4090)")
+            f" Arbor on one core{_equal_cores(best)} (paper: about 4,200x NEURON on one RTX 4090)")
     record(layout.results_dir, "Speed (App. E)", status, profile.name)
     return status.as_dict()
+
+
+def _equal_cores(row: Mapping[str, Any]) -> str:
+    """``; N x NEURON with equal cores`` when the table has a NEURON run on as many cores as the row."""
+    if int(row.get("workers") or 1) > 1 and _finite(row.get("speedup_vs_neuron_equal_cores")):
+        return f"; {float(row['speedup_vs_neuron_equal_cores']):,.0f}x NEURON on {row['workers']} cores"
+    return ""
 
 
 def _finite(value: Any) -> bool:

@@ -168,7 +168,8 @@ def write_table(df: pd.DataFrame, name: str, out_dir: str | Path, title: str = "
 
 #: Columns of the rendered speed table (the CSV keeps them all).
 SPEED_COLUMNS: tuple[str, ...] = ("part", "method", "device", "precision", "workers", "batch_size", "s_per_10k",
-                                  "speedup_vs_neuron", "speedup_vs_arbor", "rel_l2_vs_pde", "paper_s_per_10k")
+                                  "speedup_vs_neuron", "speedup_vs_arbor", "speedup_vs_neuron_equal_cores",
+                                  "rel_l2_vs_pde", "paper_s_per_10k")
 
 
 def speed_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = SPEED_COLUMNS) -> pd.DataFrame:
