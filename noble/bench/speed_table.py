@@ -176,12 +176,10 @@ def pde_rows(cell: "Cell", settings: BenchSettings) -> list[dict]:
     rng = np.random.default_rng(settings.seed)
     amplitudes = [float(a) for a in rng.uniform(*AMPLITUDE_RANGE, size=settings.pde_traces)]
     engines = list(settings.engines)
-    rows = [_pde_row(r, reference=engines[0] if i else "")
-            for i, r in enumerate(bench_sim(cell.name, engines, settings.pde_traces, amplitudes, 1))]
-    if settings.workers > 1:
-        rows += [_pde_row(r, reference=engines[0] if i else "")
-                 for i, r in enumerate(bench_sim(cell.name, engines, settings.pde_traces * settings.workers,
-                                                 amplitudes, settings.workers))]
+    rows = []
+    for workers in sorted({1, settings.workers}):
+        results = bench_sim(cell.name, engines, settings.pde_traces * workers, amplitudes, workers)
+        rows += [_pde_row(r, reference=engines[0] if i else "") for i, r in enumerate(results)]
     return rows
 
 

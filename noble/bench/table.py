@@ -19,7 +19,8 @@ __all__ = ["COLUMNS", "PAPER_S_PER_10K", "format_value", "make_row", "add_speedu
 COLUMNS = (
     "part", "method", "device", "precision", "workers", "batch_size", "n_traces", "warmup_s", "total_s",
     "s_per_trace", "s_per_10k", "traces_per_s", "cpu_s_per_trace", "speedup_vs_neuron", "speedup_vs_arbor",
-    "speedup_vs_neuron_equal_cores", "speedup_vs_arbor_equal_cores", "rel_l2_vs_pde", "equivalence_rel_err", "paper_s_per_10k", "note",
+    "speedup_vs_neuron_equal_cores", "speedup_vs_arbor_equal_cores", "rel_l2_vs_pde", "equivalence_rel_err",
+    "paper_s_per_10k", "note",
 )
 
 #: Appendix E (one RTX 4090; Ryzen 9 7900X): seconds for 10,000 predictions.

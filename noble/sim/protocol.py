@@ -152,12 +152,7 @@ def decimate_traces(raw: np.ndarray, protocol: StepProtocol = PAPER_PROTOCOL) ->
     raw = np.asarray(raw, dtype=float)
     if raw.shape[-1] != protocol.n_raw:
         raise ProtocolError(f"raw traces have {raw.shape[-1]} samples, the protocol has {protocol.n_raw}")
-    if protocol.decimation == 1:
-        out = raw
-    else:
-        filtered = convolve1d(raw, lowpass_kernel(protocol.decimation), axis=-1, mode="nearest")
-        out = filtered[..., :: protocol.decimation]
-    return np.ascontiguousarray(out[..., : protocol.n_samples])
+    return np.ascontiguousarray(coarsen_traces(raw, protocol.decimation)[..., : protocol.n_samples])
 
 
 def coarser_protocol(protocol: StepProtocol, factor: int) -> StepProtocol:
@@ -169,11 +164,11 @@ def coarser_protocol(protocol: StepProtocol, factor: int) -> StepProtocol:
 
 
 def coarsen_traces(voltage_mV: np.ndarray, factor: int) -> np.ndarray:
-    """Traces ``[..., T]`` (mV) on a ``factor`` times coarser grid: the same zero-phase FIR low-pass as
-    :func:`decimate_traces` (edges held), then every ``factor``-th sample from t = 0 (``ceil(T / factor)``)."""
+    """Traces ``[..., T]`` (mV) on a ``factor`` times coarser grid: the zero-phase FIR low-pass of
+    :func:`lowpass_kernel` (edges held), then every ``factor``-th sample from t = 0 (``ceil(T / factor)``); the
+    dtype is kept. :func:`decimate_traces` is this step applied to raw solver output."""
     voltage_mV = np.asarray(voltage_mV)
     if factor == 1:
         return voltage_mV.copy()
     filtered = convolve1d(voltage_mV.astype(np.float64), lowpass_kernel(factor), axis=-1, mode="nearest")
     return np.ascontiguousarray(filtered[..., ::factor].astype(voltage_mV.dtype))
-

@@ -93,8 +93,9 @@ def optimize_epoch(
     net.train()
     trace_total = torch.zeros((), device=device, dtype=torch.float64)
     batch_total = torch.zeros((), device=device, dtype=torch.float64)
-    n_batches, logged = 0, True
-    for b in range(math.ceil(int(order.numel()) / batch_size)):
+    n = int(order.numel())
+    n_batches, logged = math.ceil(n / batch_size), True
+    for b in range(n_batches):
         idx = order[b * batch_size:(b + 1) * batch_size]
         with autocast(device, amp_dtype):
             pred = net(amplitude_nA[idx], features[idx])
@@ -108,14 +109,12 @@ def optimize_epoch(
             grad_scaler.step(optimizer)
             grad_scaler.update()
         batch_total += loss.detach().double()
-        n_batches += 1
         if per_trace is None:
             logged = False
         else:
             trace_total += per_trace.detach().double().sum()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    n = int(order.numel())
     return EpochLoss(float(trace_total) / n if logged and n else math.nan, float(batch_total) / max(n_batches, 1))
 
 

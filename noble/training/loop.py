@@ -58,13 +58,7 @@ from noble.progress import tqdm
 from noble.spikes import FiringReport
 from noble.training.config import RunConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
-from noble.training.trainer import (
-    Trainer,
-    TrainingError,
-    mean_errors,
-    optimizer_state_for,
-    pick_device,
-)
+from noble.training.trainer import Trainer, TrainingError, pick_device
 
 CSV_FIELDS = (
     "epoch", "train_loss", "learning_rate", "holdout_rel_l4", "holdout_rel_l2", "test_hofs_rel_l4",
@@ -342,5 +336,4 @@ def load_split(model_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["DataSplit", "TrainResult", "TrainingError", "load_split", "mean_errors", "pick_device", "train",
-           "optimizer_state_for"]
+__all__ = ["DataSplit", "TrainResult", "TrainingError", "initial_weights", "load_split", "pick_device", "train"]
