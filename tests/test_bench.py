@@ -169,3 +169,22 @@ def test_gpu_bench_smoke_runs_every_variant_on_cpu(tmp_path: Path, monkeypatch) 
     bf16 = [r for r in rows if r["kind"] == "inference" and r["variant"] == "fast bf16"]
     assert all(0 < r["rel_err_vs_ref"] < 5e-2 for r in bf16)
     assert (tmp_path / "gpu_bench.csv").read_text().startswith("kind,variant,batch")
+
+
+def test_a_cached_speed_table_of_another_column_layout_is_measured_again(tmp_path: Path, monkeypatch) -> None:
+    from noble.pipeline import speed
+    from noble.pipeline.profiles import get_profile
+
+    calls = []
+
+    def fake_speed_table(settings, model_dir=None, log=print):
+        calls.append(settings.batches)
+        return [make_row("pde", "arbor", device="cpu", workers=1, n_traces=1, total_s=1.0)]
+
+    monkeypatch.setattr(speed, "speed_table", fake_speed_table)
+    profile = get_profile("quick")
+    first = speed.speed_rows_cached(profile, "human_pvalb_689331391", tmp_path)
+    assert speed.speed_rows_cached(profile, "human_pvalb_689331391", tmp_path) == first and len(calls) == 1
+    monkeypatch.setattr(speed, "COLUMNS", (*COLUMNS, "a_later_column"))  # the table layout changed since
+    speed.speed_rows_cached(profile, "human_pvalb_689331391", tmp_path)
+    assert len(calls) == 2

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from noble.bench.speed_table import BenchSettings, speed_table
-from noble.bench.table import read_csv, write_csv
+from noble.bench.table import COLUMNS, read_csv, write_csv
 from noble.pipeline.cache import signature_of, weights_sha
 from noble.pipeline.profiles import analysis_settings
 from noble.pipeline.status import Status, record
@@ -64,7 +64,9 @@ def speed_rows_cached(profile: "Profile", cell: str, results_dir: Path, model_di
     settings = replace(BenchSettings(), cell=cell, progress=False, batches=tuple(gpu_batches if gpu else cpu_batches),
                        **speed)
     device = torch.cuda.get_device_name(0) if gpu else "cpu"
-    sig = {"settings": asdict(settings), "device": device, "model": None if model_dir is None else weights_sha(model_dir)}
+    # the table's columns are part of the key: a table cached under an older layout is measured again
+    sig = {"settings": asdict(settings), "device": device, "model": None if model_dir is None else weights_sha(model_dir),
+           "columns": list(COLUMNS)}
     path = results_dir / "speed_table.csv"
     sig_path = results_dir / "speed_table.signature"
     if path.is_file() and sig_path.is_file() and sig_path.read_text() == signature_of(sig):
