@@ -104,7 +104,35 @@ def run_report(args: argparse.Namespace) -> None:
         writer.writerows(table)
     for row in table:
         print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    print(f"wrote {out}")
+    plot_report(table, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def plot_report(table: list[dict], path: Path) -> None:
+    """Bars per run (model) for missed firing, spike-count error and voltage rel. L2 (%), baselines as lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [r for r in table if r["predictor"] == "model"]
+    baselines = {r["predictor"]: r for r in table if r["predictor"] != "model"}
+    columns = [("missed_firing_pct", "missed firing (%)"), ("spike_count_err_pct", "spike-count error (%)"),
+               ("voltage_rel_l2_pct", "voltage rel. L2 (%)")]
+    fig, axes = plt.subplots(1, len(columns), figsize=(11, 3.4), constrained_layout=True)
+    labels = [f"{Path(r['run']).name if Path(r['run']).name not in ('coarse', 'fine') else r['run']}\n"
+              f"{r['cpu_hours']:.2f} CPU-h" for r in models]
+    for ax, (key, title) in zip(axes, columns):
+        ax.bar(range(len(models)), [r[key] for r in models], color="tab:blue")
+        for (name, r), style in zip(baselines.items(), ("--", ":")):
+            ax.axhline(r[key], color="k", ls=style, lw=1, label=name.replace("_", " "))
+        ax.set_xticks(range(len(models)), labels, fontsize=7)
+        ax.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=7)
+    n = models[0]["n_traces"] if models else 0
+    fig.suptitle(f"reduced-resolution pretraining: {n} validation traces of the train HoFs (one thread per run)",
+                 fontsize=9)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
 
 
 def main() -> int:
