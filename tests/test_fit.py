@@ -27,7 +27,9 @@ def quick_fit(data_root, tmp_path_factory) -> Path:
     return out
 
 
-def test_history_is_recorded_and_the_best_error_does_not_get_worse(quick_fit):
+def test_history_is_recorded_and_matches_the_hall_of_fame(quick_fit):
+    """Layout and bookkeeping of the fit's history; that the evolution improves models is tested on an analytic
+    objective in test_fit_parts.py (test_evolution_beats_random_search_of_the_same_budget)."""
     result = load_fit_result(quick_fit)
     profile = get_fit_profile("quick")
     history = result.history
@@ -36,12 +38,11 @@ def test_history_is_recorded_and_the_best_error_does_not_get_worse(quick_fit):
         rows = history[history["stage"] == stage]
         assert list(rows["stage_generation"]) == list(range(settings.generations + 1))
         assert list(rows["n_evaluations"]) == [settings.population * (g + 1) for g in range(settings.generations + 1)]
-        best = rows["best_error"].to_numpy()
-        assert np.all(np.diff(best) <= 0), f"{stage} best error got worse: {best}"
+        assert np.all(rows["best_error"] <= rows["min_error"] + 1e-12)
         assert np.all(rows["min_error"] <= rows["median_error"]) and np.all(rows["median_error"] > 0)
     assert list(history["generation"]) == list(range(len(history)))
     active = history[history["stage"] == "active"]
-    assert result.best_error == pytest.approx(active["best_error"].iloc[-1])
+    assert result.best_error == pytest.approx(active["best_error"].iloc[-1]) == pytest.approx(result.hof_errors[0])
     assert result.n_evaluations == {"passive": 16, "active": 16}
     assert result.timings["passive"] > 0 and result.timings["active"] > 0
 
