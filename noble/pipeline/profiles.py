@@ -145,7 +145,7 @@ ANALYSIS_SETTINGS: dict[str, AnalysisSettings] = {
         table2_fractions=(1.0, 0.4), ablation_epochs=None, ablation_max_minutes=1.5, table2_samples=200,
         finetune_max_minutes=3.0,
         speed={"devices": ("cpu", "cuda"), "cpu_batches": (1, 64), "gpu_batches": (1, 64, 1000), "n_traces": 64,
-               "gpu_n_traces": 2000, "engines": ("neuron", "arbor"), "pde_traces": 1, "accuracy_traces": 4},
+               "gpu_n_traces": 2000, "engines": ("neuron", "arbor"), "pde_traces": 3, "accuracy_traces": 4},
     ),
     "paper": AnalysisSettings(
         n_fi_models=None, n_interpolated=5, n_perturbed=10, perturbation=0.1, subsampling_hofs=20,
