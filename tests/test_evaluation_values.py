@@ -49,6 +49,13 @@ def run(tmp_path_factory):
     return root / "model", data, other, only_train
 
 
+def _separate_file(run):
+    """The model, the separate file, the training file, the model's split and its training rows."""
+    model_dir, data, other, _ = run
+    split = load_split(model_dir)
+    return load_model(model_dir), read_dataset(other), read_dataset(data), split, np.asarray(split["train"])
+
+
 def _mean_pct(values: np.ndarray) -> float:
     return float(100 * np.mean(values))
 
@@ -80,10 +87,7 @@ def _check_set(res, expected):
 
 
 def test_evaluate_model_equals_direct_metrics_on_a_separate_file(run):
-    model_dir, data, other, _ = run
-    model, ds, train_ds = load_model(model_dir), read_dataset(other), read_dataset(data)
-    split = load_split(model_dir)
-    ref_rows = np.asarray(split["train"])
+    model, ds, train_ds, split, ref_rows = _separate_file(run)
     metrics = evaluate_model(model, ds, split, reference=train_ds, reference_rows=ref_rows, features=False,
                              progress=False)
     assert metrics["data"] == ds.describe()
@@ -108,10 +112,7 @@ def test_evaluate_model_on_its_training_file_uses_the_held_out_and_training_rows
 
 
 def test_max_traces_draws_a_seeded_subset_and_empty_sets_are_reported(run):
-    model_dir, data, other, only_train = run
-    model, ds, train_ds = load_model(model_dir), read_dataset(other), read_dataset(data)
-    split = load_split(model_dir)
-    ref_rows = np.asarray(split["train"])
+    model, ds, train_ds, split, ref_rows = _separate_file(run)
     metrics = evaluate_model(model, ds, split, reference=train_ds, reference_rows=ref_rows, features=False,
                              progress=False, max_traces=3, seed=5)
     rng = np.random.default_rng(5)
@@ -123,22 +124,21 @@ def test_max_traces_draws_a_seeded_subset_and_empty_sets_are_reported(run):
     exact = evaluate_model(model, ds, split, features=False, progress=False, max_traces=6, baselines=False)
     assert exact["sets"]["test_hofs"]["n_traces"] == 6  # exactly max_traces rows: all of them, unsampled
     assert "baselines" not in exact["sets"]["test_hofs"]
-    no_test = evaluate_model(model, read_dataset(only_train), split, features=False, progress=False)
+    no_test = evaluate_model(model, read_dataset(run[3]), split, features=False, progress=False)
     assert no_test["sets"]["test_hofs"] == {"n_traces": 0}
     assert no_test["sets"]["train_hofs_unseen_currents"]["n_traces"] == 4
 
 
 def test_evaluate_directory_records_the_model_and_takes_training_rows_from_the_split(run):
     model_dir, data, other, _ = run
-    model, ds, train_ds = load_model(model_dir), read_dataset(other), read_dataset(data)
-    split = load_split(model_dir)
+    model, ds, train_ds, split, ref_rows = _separate_file(run)
     metrics = evaluate_directory(model_dir, other, train_data=data, features=False, progress=False)
     assert metrics["model"] == {"dir": str(model_dir), "name": model.card["name"],
                                 "weights_sha256": model.card["weights"]["sha256"],
                                 "trained_on_data_card_sha256": train_ds.data_card_sha256}
     rows = np.flatnonzero(np.isin(ds.hof, TRAIN_HOFS))
     _check_set(metrics["sets"]["train_hofs_unseen_currents"],
-               _expected_set(model, ds, rows, train_ds, np.asarray(split["train"])))
+               _expected_set(model, ds, rows, train_ds, ref_rows))
     plain = evaluate_directory(model_dir, other, features=False, progress=False)
     assert set(plain["sets"]["test_hofs"]["baselines"]) == {"constant_rest"}  # no training traces given
 
