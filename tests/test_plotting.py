@@ -217,9 +217,6 @@ def test_speed_frame_selects_columns():
 def test_table2_rows_meet_the_paper_row_of_the_same_fraction():
     assert tables.paper_hof_count(4, 4) == 50 and tables.paper_hof_count(2, 4) == 20
     assert tables.paper_hof_count(40, 50) == 40
-    df = tables.table2_frame({2: {"voltage": 12.0}, 4: {"voltage": 10.0}}, 4)
-    assert list(df.index) == ["4 of 4 (paper: 50)", "2 of 4 (paper: 20)"]
-    assert df.loc["2 of 4 (paper: 20)", "Voltage (paper)"] == 10.6
     with pytest.raises(ValueError, match="1..4"):
         tables.paper_hof_count(5, 4)
 
@@ -253,3 +250,16 @@ def test_save_figure_rasterizes_dense_traces_only(tmp_path):
     plt.close(fig)
     assert all(line.get_rasterized() for line in traces) and not short.get_rasterized()
     assert pdf.stat().st_size < vector_pdf.stat().st_size / 4
+
+
+def test_rendered_tables_wrap_long_headers_and_cells():
+    import pandas as pd
+
+    df = pd.DataFrame({"Missed firing (% of spiking PDE traces)": ["none: 40 of 40 spiking traces missed", 12.5]},
+                      index=pd.Index(["Nearest neighbour (same traces)", "s_thr"], name="Features embedded"))
+    fig = tables.render_table(df, "t", wrap=16)
+    cells = fig.axes[0].tables[0].get_celld()
+    assert all(len(line) <= 16 for line in cells[(0, 1)].get_text().get_text().split("\n"))
+    assert cells[(1, 1)].get_text().get_text() == "none: 40 of 40\nspiking traces\nmissed"
+    assert cells[(2, 1)].get_text().get_text() == "12.5%"
+    assert cells[(1, 1)].get_height() > cells[(2, 1)].get_height()  # a row is as tall as its longest cell

@@ -128,13 +128,14 @@ class AnalysisSettings:
     ablation_max_minutes: float | None = None  # wall-clock cap of each Table 1-2 model (None: the profile's)
     table2_samples: int | None = None  # training traces of every Table 2 model (None: the profile's)
     finetune_max_minutes: float | None = None  # wall-clock cap of each Table 3 fine-tuning (None: the profile's)
+    ablation_seeds: tuple[int, ...] = (0,)  # training seeds of every Table 1-2 row (spread over seeds)
 
 
 ANALYSIS_SETTINGS: dict[str, AnalysisSettings] = {
     "quick": AnalysisSettings(
         n_fi_models=4, n_interpolated=1, n_perturbed=1, perturbation=0.1, subsampling_hofs=1,
         subsampling_amplitudes=(-0.11, 0.1), subsampling_factors=(1, 3, 8), table2_fractions=(1.0, 0.5), table2_samples=8,
-        ablation_epochs=1,
+        ablation_epochs=1, ablation_seeds=(0, 1),
         speed={"profile": "quick", "devices": ("cpu", "cuda"), "cpu_batches": (1, 4), "gpu_batches": (1, 4),
                "n_traces": 4, "gpu_n_traces": 16, "engines": ("arbor",), "pde_traces": 1, "accuracy_traces": 2,
                "workers": 1},
@@ -143,14 +144,14 @@ ANALYSIS_SETTINGS: dict[str, AnalysisSettings] = {
         n_fi_models=None, n_interpolated=3, n_perturbed=5, perturbation=0.1, subsampling_hofs=6,
         subsampling_amplitudes=(-0.11, -0.05, 0.1, 0.18, 0.26), subsampling_factors=(1, 2, 3, 4, 5, 6, 8, 10),
         table2_fractions=(1.0, 0.4), ablation_epochs=None, ablation_max_minutes=1.5, table2_samples=200,
-        finetune_max_minutes=3.0,
+        finetune_max_minutes=3.0, ablation_seeds=(0, 1, 2),
         speed={"devices": ("cpu", "cuda"), "cpu_batches": (1, 64), "gpu_batches": (1, 64, 1000), "n_traces": 64,
                "gpu_n_traces": 2000, "engines": ("neuron", "arbor"), "pde_traces": 3, "accuracy_traces": 4},
     ),
     "paper": AnalysisSettings(
         n_fi_models=None, n_interpolated=5, n_perturbed=10, perturbation=0.1, subsampling_hofs=20,
         subsampling_amplitudes=(-0.11, -0.07, -0.03, 0.06, 0.1, 0.18, 0.26), subsampling_factors=tuple(range(1, 11)),
-        table2_fractions=(1.0, 0.8, 0.6, 0.4), ablation_epochs=None,
+        table2_fractions=(1.0, 0.8, 0.6, 0.4), ablation_epochs=None, ablation_seeds=(0, 1, 2),
         speed={"devices": ("cpu", "cuda"), "cpu_batches": (1, 64), "gpu_batches": (1, 64, 1000), "n_traces": 256,
                "gpu_n_traces": 10_000, "engines": ("neuron", "arbor"), "pde_traces": 4, "accuracy_traces": 8},
     ),

@@ -60,7 +60,9 @@ def _spike_cell(result: Mapping[str, Any], col: str) -> float | str:
     return f"none: {f.get('missed_firing', 0)} of {spiking} spiking traces missed"
 
 
-def _column(result: Mapping[str, Any]) -> dict[str, float | str]:
+def result_column(result: Mapping[str, Any]) -> dict[str, float | str]:
+    """One evaluation set's cells: the Table 1 errors (spike features say why when blank), the voltage's
+    bootstrap 95% CI, missed/false firing, the spike-count error (percent) and the traces behind them."""
     col: dict[str, float | str] = {}
     for name, key in TABLE1_COLUMNS.items():
         col[name] = _spike_cell(result, name) if name in SPIKE_COLUMNS else _cell(result.get("table1_pct", {}).get(key))
@@ -85,11 +87,11 @@ def comparison_table(metrics: Mapping[str, Any], cell: str) -> pd.DataFrame:
     columns: dict[str, dict[str, float | str]] = {}
     for set_name, label in SET_LABELS.items():
         result = metrics.get("sets", {}).get(set_name, {})
-        columns[f"Ours, {label}"] = _column(result)
+        columns[f"Ours, {label}"] = result_column(result)
         for key, base_label in BASELINE_LABELS.items():
             base = result.get("baselines", {}).get(key)
             if base is not None:
-                columns[f"{base_label.capitalize()}, {label}"] = _column(base)
+                columns[f"{base_label.capitalize()}, {label}"] = result_column(base)
         if set_name in reference:
             _, numbers = reference[set_name]
             columns[f"Paper, {label}"] = {col: float(numbers.get(col, math.nan)) for col in TABLE1_COLUMNS}

@@ -21,6 +21,7 @@ weights mechanism; splitting it per step would spread that contract over several
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -331,6 +332,26 @@ def _subset_rows(dataset: TraceDataset, n: int) -> TraceDataset:
     return dataset.select(slice(0, n))
 
 
+def subset_training_path(layout: RunLayout, train_hofs: Sequence[int]) -> Path:
+    """Where the training set simulated on a subset of the train HoF models is kept (one file per subset, shared
+    by every seed and tag trained on it)."""
+    hofs = sorted(int(h) for h in train_hofs)
+    digest = hashlib.sha256(",".join(map(str, hofs)).encode()).hexdigest()[:10]
+    return layout.data_dir / f"train_hofs-{len(hofs)}-{digest}.h5"
+
+
+def training_data_path(layout: RunLayout, model_dir: Path, default: Path) -> Path:
+    """The training set a pipeline model was trained on (recorded by :func:`ensure_model`), else ``default``."""
+    state = _read_json(model_dir / SIGNATURE_FILE) or {}
+    recorded = state.get("train_data")
+    if not recorded:
+        return default
+    for candidate in (Path(recorded), layout.data_dir / Path(recorded).name):  # the run folder may have moved
+        if candidate.is_file():
+            return candidate
+    raise PipelineError(f"{model_dir}: its training set {recorded} is gone; rerun ensure_model to simulate it again")
+
+
 def _check_train_hofs(cell: str, train_hofs: Sequence[int]) -> tuple[int, ...]:
     c = ensure_cell(cell)
     hofs = tuple(sorted({int(h) for h in train_hofs}))
@@ -352,6 +373,7 @@ def ensure_model(
     train_hofs: Sequence[int] | None = None,
     n_train_samples: int | None = None,
     finetune: Any = None,
+    seed: int | None = None,
 ) -> Path:
     """Train (or resume, or reuse) a model into ``layout.model_dir / tag``; returns that directory.
 
@@ -359,10 +381,16 @@ def ensure_model(
     ``train_hofs``: train on a subset of the train HoF models, with a dataset of the same size simulated on
     that subset (Table 2); ``n_train_samples``: train on the first ``n`` traces of the training set;
     ``finetune``: sag fine-tuning (Table 3; a :class:`noble.evaluation.SagFinetuneConfig` or a mapping of its
-    fields) of the model the other arguments describe, trained first under tag ``main`` (or ``<tag>-base``).
+    fields) of the model the other arguments describe, trained first under tag ``main`` (or ``<tag>-base``);
+    ``seed``: the training seed (initialisation, batch order, hold-out split; default the configuration's), for
+    seed-to-seed spreads of the same model on the same data.
     """
     prof = _as_profile(profile)
     tag = _check_tag(tag)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise PipelineError(f"seed must be a non-negative integer, not {seed!r}")
+    if finetune is not None and seed is not None:
+        raise PipelineError("a training seed cannot be given with finetune (the fine-tuned model keeps its base's)")
     if finetune is not None:
         return _ensure_finetuned(prof, cell, layout, tag, features, train_hofs, n_train_samples, finetune)
     pool_train, pool_test = hof_pools(prof, cell)
@@ -380,11 +408,13 @@ def ensure_model(
     if train_hofs is not None:
         plan = sampled_plan(cell, n_train_samples or prof.n_train_samples, TRAIN_SEED, hofs=use_train,
                             engine_options={"discretization": prof.discretization})
-        data_path = _simulate(layout.data_dir / f"train_{tag}.h5", plan, prof.workers)
+        data_path = _simulate(subset_training_path(layout, use_train), plan, prof.workers)
     dataset = read_dataset(data_path)
     if n_train_samples is not None and train_hofs is None:
         dataset = _subset_rows(dataset, int(n_train_samples))
     config = model_config(prof, cell, features, name=f"{prof.model_profile}-{tag}")
+    if seed is not None:
+        config = replace(config, training=replace(config.training, seed=int(seed)))
     signature = {
         "config": config.as_dict(),
         "data_card_sha256": dataset.data_card_sha256,
@@ -411,7 +441,8 @@ def ensure_model(
     if not (out / "model_card.json").is_file():
         raise PipelineError(f"{out}: training finished without saving a model (epochs = {config.training.epochs})")
     _write_json(out / SIGNATURE_FILE, {
-        "status": "finished", "signature": signature, "epochs_completed": result.epochs_completed,
+        "status": "finished", "signature": signature, "train_data": str(data_path),
+        "epochs_completed": result.epochs_completed,
         "best_epoch": result.best_epoch, "stopped": result.stopped, "wall_time_s": result.wall_time_s,
     })
     _note_main_model(tag, out)
@@ -538,7 +569,8 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
     model = load_model(model_dir)
     unseen = read_dataset(paths["unseen_currents"])
     test = read_dataset(paths["test_hofs"])
-    train_ds = read_dataset(paths["train"])
+    # the nearest-neighbour baseline draws on what this model was trained on (a Table 2 model: its HoF subset)
+    train_ds = read_dataset(training_data_path(layout, model_dir, paths["train"]))
     split = load_split(model_dir)
     train_rows = (np.asarray(split["train"], dtype=np.int64)
                   if split is not None and split.get("data_card_sha256") == train_ds.data_card_sha256 else None)

@@ -5,6 +5,7 @@ Errors are relative errors in percent; speed-table times are seconds (for 10,000
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -75,16 +76,6 @@ def paper_hof_count(n: int, n_pool: int, paper_pool: int = 50) -> int:
     return min(PAPER_TABLE2, key=lambda k: (abs(k - paper_pool * n / n_pool), k))  # ties: the smaller row
 
 
-def table2_frame(results: Mapping[int, Mapping[str, float]], n_pool: int) -> pd.DataFrame:
-    """Table 2 from ``{number of train HoFs: table1_pct}``, each row beside the paper's row for the same fraction."""
-    rows, paper = {}, {}
-    for n, pct in sorted(results.items(), reverse=True):
-        label = f"{n} of {n_pool} (paper: {paper_hof_count(n, n_pool)})"
-        rows[label] = metrics_row(pct)
-        paper[label] = PAPER_TABLE2[paper_hof_count(n, n_pool)]
-    return table_frame(rows, "#HoFs included", paper)
-
-
 def metrics_row(table1_pct: Mapping[str, float]) -> dict[str, float]:
     """Table columns from an evaluation's ``table1_pct`` dict (missing metrics are NaN)."""
     return {col: float(table1_pct.get(key, math.nan)) for col, key in TABLE1_COLUMNS.items()}
@@ -131,12 +122,21 @@ def to_markdown(df: pd.DataFrame, fmt=format_pct) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_table(df: pd.DataFrame, title: str = "", fmt=format_pct, col_width: float = 1.15) -> Figure:
-    """The table drawn with matplotlib (for PNG/PDF output)."""
-    cells = [[str(idx)] + [fmt(v) for v in row.tolist()] for idx, row in df.iterrows()]
-    cols = [str(df.index.name or "")] + [str(c).replace(": ", ":\n").replace(" (paper)", "\n(paper)") for c in df.columns]
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters at spaces (existing line breaks kept)."""
+    return "\n".join(textwrap.fill(part, width, break_long_words=False) or part for part in text.split("\n"))
+
+
+def render_table(df: pd.DataFrame, title: str = "", fmt=format_pct, col_width: float = 1.15,
+                 wrap: int = 16) -> Figure:
+    """The table drawn with matplotlib (for PNG/PDF output); headers and cells wrap at ``wrap`` characters."""
+    cells = [[_wrap(str(idx), wrap)] + [_wrap(fmt(v), wrap) for v in row.tolist()] for idx, row in df.iterrows()]
+    cols = [_wrap(str(df.index.name or ""), wrap)] + [
+        _wrap(str(c).replace(": ", ":\n").replace(" (paper)", "\n(paper)"), wrap) for c in df.columns]
     header_lines = max(c.count("\n") + 1 for c in cols)
-    fig = Figure(figsize=(max(4.0, col_width * len(cols)), 0.9 + 0.32 * (len(cells) + 1)), layout="constrained")
+    row_lines = [max(c.count("\n") + 1 for c in row) for row in cells]
+    height = 0.9 + 0.2 * (header_lines + 1) + sum(0.2 * (n + 0.6) for n in row_lines)
+    fig = Figure(figsize=(max(4.0, col_width * len(cols)), height), layout="constrained")
     ax = fig.subplots()
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="center")
@@ -144,9 +144,10 @@ def render_table(df: pd.DataFrame, title: str = "", fmt=format_pct, col_width: f
     table.set_fontsize(7)
     table.scale(1.0, 1.5)
     for (r, c), cell in table.get_celld().items():
+        lines = header_lines if r == 0 else row_lines[r - 1]
+        cell.set_height(cell.get_height() * (0.6 + 0.55 * lines))
         if r == 0:
             cell.set_text_props(weight="bold")
-            cell.set_height(cell.get_height() * (0.6 + 0.55 * header_lines))
         if c > 0 and r > 0 and "(paper)" in cols[c]:
             cell.set_facecolor("#f0f0f0")
     if title:
