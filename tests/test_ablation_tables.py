@@ -159,3 +159,14 @@ def test_sd_over_seeds_is_the_sample_sd():
     values = [3.0, 5.0, 10.0]
     assert ablations._sd(values) == pytest.approx(float(np.std(values, ddof=1)))
     assert ablations._sd([3.0, math.nan]) == "n/a (1 of 2 seeds with a number)"
+
+
+def test_the_status_of_a_row_is_judged_on_its_mean_over_seeds():
+    a, b = _with_baselines(_result(10.0, missed=20.0)), _result(14.0, missed=40.0, spikecount=None)
+    mean = ablations.mean_result([a, b])
+    assert mean["table1_pct"]["voltage"] == pytest.approx(12.0)
+    assert mean["table1_pct"]["Spikecount"] == pytest.approx(20.0)  # only the seed that has one
+    assert mean["firing"]["missed_firing_pct"] == pytest.approx(30.0)
+    assert mean["baselines"] is a["baselines"]
+    with pytest.raises(AnalysisError, match="no results"):
+        ablations.mean_result([])

@@ -251,10 +251,24 @@ def record_table_status(profile: "Profile", cell: str, layout: "RunLayout", tabl
         set_name, paper = "test_hofs", PAPER_TABLE2[50]
     else:
         raise AnalysisError(f"no status rule for {table!r}")
-    path = layout.results_dir / f"metrics_{tag}.json"
-    if not path.is_file():
-        raise AnalysisError(f"{path}: no metrics of the {table} model {tag!r}; compute the table first")
-    result = json.loads(path.read_text())["sets"][set_name]
-    label = f"{table} row of model {tag!r}"
-    return record_model_results(layout.results_dir, profile.name, (table,), {label: result},
+    results = []
+    for seed in _seeds(prof, None):
+        path = layout.results_dir / f"metrics_{seed_tag(tag, seed)}.json"
+        if not path.is_file():
+            raise AnalysisError(f"{path}: no metrics of the {table} model {seed_tag(tag, seed)!r}; compute the table first")
+        results.append(json.loads(path.read_text())["sets"][set_name])
+    label = f"{table} row of model {tag!r}" + (f" (mean of {len(results)} seeds)" if len(results) > 1 else "")
+    return record_model_results(layout.results_dir, profile.name, (table,), {label: mean_result(results)},
                                 {label: {k: v for k, v in paper.items() if v is not None}}).as_dict()
+
+
+def mean_result(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The seed average of one row's results as the status rules read it: ``table1_pct`` and ``firing`` means
+    (over the seeds that have each number), the baselines of the first (the same traces for every seed)."""
+    if not results:
+        raise AnalysisError("no results to average")
+    out: dict[str, Any] = {"baselines": results[0].get("baselines", {})}
+    for part in ("table1_pct", "firing"):
+        keys = sorted({k for r in results for k in r.get(part, {})})
+        out[part] = {k: _mean([r.get(part, {}).get(k, math.nan) for r in results]) for k in keys}
+    return out
