@@ -154,14 +154,21 @@ def model_from_card(card: Mapping[str, Any]) -> NobleModel:
     )
 
 
-def load_weights(model: NobleModel, path: str | Path, sha256: str | None = None) -> None:
-    """Load safetensors weights into ``model`` (strict: every tensor must match by name and shape)."""
+def read_weight_tensors(path: str | Path, sha256: str | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of a safetensors file (never unpickled) and the file's SHA-256, which must equal ``sha256``
+    (the model card's) when one is given."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")
-    if sha256 is not None and sha256_file(path) != sha256:
+    actual = sha256_file(path)
+    if sha256 is not None and actual != sha256:
         raise CheckpointError(f"{path}: SHA-256 differs from the one recorded in the model card")
-    tensors = load_file(str(path))
+    return load_file(str(path)), actual
+
+
+def load_weights(model: NobleModel, path: str | Path, sha256: str | None = None) -> None:
+    """Load safetensors weights into ``model`` (strict: every tensor must match by name and shape)."""
+    tensors, _ = read_weight_tensors(path, sha256)
     try:
         model.load_weight_tensors(tensors)
     except ConfigError as err:  # keys, shapes and dtypes are checked once, by the model

@@ -40,11 +40,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from noble.checkpoint import (
+    CheckpointError,
     build_card,
     read_card,
+    read_weight_tensors,
     load_training_state,
     save_model,
     save_training_state,
@@ -52,7 +53,6 @@ from noble.checkpoint import (
 )
 from noble.data import load_cell
 from noble.embedding import FeatureScaler, FeatureTable, cell_feature_table
-from noble.hashing import sha256_file
 from noble.model import ConfigError, NobleModel
 from noble.progress import tqdm
 from noble.spikes import FiringReport
@@ -202,10 +202,10 @@ def initial_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
         path = directory / card["weights"]["file"]
     if not path.is_file():
         raise TrainingError(f"{path}: initial weights not found (a model directory or a .safetensors file)")
-    sha = sha256_file(path)
-    if expected is not None and sha != expected:
-        raise TrainingError(f"{path}: SHA-256 differs from the one recorded in its model card")
-    return load_file(str(path)), sha
+    try:
+        return read_weight_tensors(path, expected)
+    except CheckpointError as err:
+        raise TrainingError(str(err)) from None
 
 
 def train(
