@@ -424,3 +424,38 @@ def test_sag_metrics_values_and_the_small_sag_count(run):
         100 * np.linalg.norm(s_p[big] - s_t[big]) / np.linalg.norm(s_t[big]), rel=1e-4)
     empty = sag_metrics(model, ds, np.array([], dtype=np.int64))
     assert empty["n"] == 0 and empty["n_small_sag"] == 0 and math.isnan(empty["voltage_rel_l2_pct"])
+
+
+def test_sag_metrics_of_given_traces_equal_the_models_and_score_a_flat_line_at_100(run):
+    import torch
+
+    from noble.evaluation import negative_step_rows, sag_metrics
+    from noble.evaluation.baselines import constant_rest
+    from noble.evaluation.finetune import sag_metrics_of_traces
+
+    model_dir, data, _, _ = run
+    model, ds = load_model(model_dir), read_dataset(data)
+    rows = negative_step_rows(ds, model.train_hofs)
+    window = model.template.window()
+    with torch.no_grad():
+        pred = model(torch.as_tensor(ds.amplitude[rows]),
+                     torch.as_tensor(model.features_for_hofs(ds.hof[rows].tolist()))).numpy()
+    given = sag_metrics_of_traces(pred, ds.voltage[rows], window, batch_size=2)
+    direct = sag_metrics(model, ds, rows)
+    for key in ("voltage_rel_l2_pct", "sag_rel_error_pct", "sag_rel_l2_pct", "n_small_sag", "n"):
+        assert given[key] == pytest.approx(direct[key], rel=1e-5), key
+    perfect = sag_metrics_of_traces(ds.voltage[rows], ds.voltage[rows], window)
+    assert perfect["voltage_rel_l2_pct"] == 0.0 and perfect["sag_rel_l2_pct"] == 0.0
+    flat = sag_metrics_of_traces(constant_rest(ds.voltage[rows], ds.time, model.template.delay_ms),
+                                 ds.voltage[rows], window)
+    assert flat["sag_rel_l2_pct"] == pytest.approx(100.0, abs=0.01)  # a flat line has no sag
+    assert flat["n_small_sag"] == direct["n_small_sag"]  # counted on the true traces
+    with pytest.raises(ValueError, match=r"must both be \[N, T\]"):
+        sag_metrics_of_traces(pred[:, :10], ds.voltage[rows], window)
+    assert math.isnan(sag_metrics_of_traces(pred[:0], ds.voltage[rows][:0], window)["sag_rel_error_pct"])
+
+
+def test_table3_counts_small_sags_as_counts():
+    from noble.pipeline.sag_finetuning import small_sag_cell
+
+    assert small_sag_cell(3, 40) == "3 of 40" and small_sag_cell(None, 40) == "n/a"

@@ -60,31 +60,62 @@ def sag_metrics(model: NobleModel, dataset: TraceDataset, rows: np.ndarray, temp
     is at least :data:`MIN_SAG_MV` (0.1 mV), the others counted in ``n_small_sag``.
     """
     if rows.size == 0:
-        return {"voltage_rel_l2_pct": math.nan, "sag_rel_error_pct": math.nan, "sag_rel_l2_pct": math.nan,
-                "sag_rel_l2_bounded_pct": math.nan, "n_small_sag": 0, "n": 0}
+        return _empty_sag_metrics()
     device = next(model.parameters()).device
     window = torch.as_tensor(model.template.window(), device=device)
-    v_err, s_err, s_pairs = [], [], []
+    terms = []
     model.eval()
     for i in range(0, rows.size, batch_size):
         r = rows[i:i + batch_size]
         true = torch.as_tensor(dataset.voltage[r], device=device)
         feats = torch.as_tensor(model.features_for_hofs(dataset.hof[r].tolist()), device=device)
         pred = model(torch.as_tensor(dataset.amplitude[r], device=device), feats)
-        v_err.append(relative_lp(pred, true, 2).cpu().numpy())
-        s_true = sag_amplitude(true, window, temperature)
-        s_pred = sag_amplitude(pred, window, temperature)
-        s_err.append(((s_pred - s_true).abs() / (s_true.abs() + 1e-6)).cpu().numpy())
-        s_pairs.append(torch.stack([s_pred, s_true], dim=1).cpu().numpy())
-    pairs = np.concatenate(s_pairs)
+        terms.append(_sag_terms(pred, true, window, temperature))
+    return _sag_summary(terms)
+
+
+@torch.no_grad()
+def sag_metrics_of_traces(pred_mV: np.ndarray, true_mV: np.ndarray, window: np.ndarray, temperature: float = 50.0,
+                          batch_size: int = 128) -> dict[str, float]:
+    """:func:`sag_metrics` of given predictions ``[N, T]`` (mV) against the true traces, e.g. of a baseline;
+    ``window`` is the stimulus window ``[T]`` of the model's template (1 inside the step)."""
+    pred_mV, true_mV = np.asarray(pred_mV, dtype=np.float32), np.asarray(true_mV, dtype=np.float32)
+    if pred_mV.shape != true_mV.shape or pred_mV.ndim != 2:
+        raise ValueError(f"predictions {pred_mV.shape} and true traces {true_mV.shape} must both be [N, T]")
+    if pred_mV.shape[0] == 0:
+        return _empty_sag_metrics()
+    w = torch.as_tensor(np.asarray(window, dtype=np.float32))
+    terms = [_sag_terms(torch.as_tensor(pred_mV[i:i + batch_size]), torch.as_tensor(true_mV[i:i + batch_size]), w,
+                        temperature) for i in range(0, pred_mV.shape[0], batch_size)]
+    return _sag_summary(terms)
+
+
+def _empty_sag_metrics() -> dict[str, float]:
+    return {"voltage_rel_l2_pct": math.nan, "sag_rel_error_pct": math.nan, "sag_rel_l2_pct": math.nan,
+            "sag_rel_l2_bounded_pct": math.nan, "n_small_sag": 0, "n": 0}
+
+
+def _sag_terms(pred: torch.Tensor, true: torch.Tensor, window: torch.Tensor, temperature: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per trace of one batch: voltage rel. L2, relative sag error, and the (predicted, true) sag pairs (mV)."""
+    s_true = sag_amplitude(true, window, temperature)
+    s_pred = sag_amplitude(pred, window, temperature)
+    return (relative_lp(pred, true, 2).cpu().numpy(), ((s_pred - s_true).abs() / (s_true.abs() + 1e-6)).cpu().numpy(),
+            torch.stack([s_pred, s_true], dim=1).cpu().numpy())
+
+
+def _sag_summary(terms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    v_err = np.concatenate([t[0] for t in terms])
+    s_err = np.concatenate([t[1] for t in terms])
+    pairs = np.concatenate([t[2] for t in terms])
     norm_ratio = np.linalg.norm(pairs[:, 0] - pairs[:, 1]) / max(float(np.linalg.norm(pairs[:, 1])), 1e-12)
     big = np.abs(pairs[:, 1]) >= MIN_SAG_MV
     bounded = (float(np.linalg.norm(pairs[big, 0] - pairs[big, 1]) / np.linalg.norm(pairs[big, 1]))
                if big.any() else math.nan)
-    return {"voltage_rel_l2_pct": float(100 * np.concatenate(v_err).mean()),
-            "sag_rel_error_pct": float(100 * np.concatenate(s_err).mean()),
+    return {"voltage_rel_l2_pct": float(100 * v_err.mean()),
+            "sag_rel_error_pct": float(100 * s_err.mean()),
             "sag_rel_l2_pct": float(100 * norm_ratio),
-            "sag_rel_l2_bounded_pct": 100 * bounded, "n_small_sag": int((~big).sum()), "n": int(rows.size)}
+            "sag_rel_l2_bounded_pct": 100 * bounded, "n_small_sag": int((~big).sum()), "n": int(v_err.size)}
 
 
 def finetune_sag(
