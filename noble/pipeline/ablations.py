@@ -72,11 +72,6 @@ class AblationRow:
     seeds: tuple[int, ...]  # the training seeds behind the tags
     results: tuple[Mapping[str, Any], ...]  # evaluate_model's result of each model on the row's set (percent)
 
-    @property
-    def pct(self) -> Mapping[str, float]:
-        """``table1_pct`` of the first model (the one whose status is recorded)."""
-        return self.results[0].get("table1_pct", {})
-
 
 def _train_row(prof: "Profile", cell: str, layout: "RunLayout", tag: str, set_name: str,
                seeds: tuple[int | None, ...], **model_args: Any) -> AblationRow:
@@ -138,14 +133,19 @@ def table2_results(profile: "Profile", cell: str, layout: "RunLayout", fractions
     return out
 
 
-def _mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+def _finite(values: Sequence[Any]) -> list[float]:
+    """The finite numbers among ``values`` (reason strings and NaN left out)."""
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def _mean(values: Sequence[Any]) -> float:
+    finite = _finite(values)
     return float(np.mean(finite)) if finite else math.nan
 
 
-def _sd(values: Sequence[float]) -> float | str:
+def _sd(values: Sequence[Any]) -> float | str:
     """Sample standard deviation over seeds, or why there is none."""
-    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    finite = _finite(values)
     if len(values) < 2:
         return "n/a (1 seed)"
     if len(finite) < 2:
@@ -155,6 +155,14 @@ def _sd(values: Sequence[float]) -> float | str:
 
 #: Cells of a Table 1-2 row taken from its first model rather than averaged over seeds.
 FIRST_SEED_COLUMNS: tuple[str, ...] = ("Voltage, 95% CI", "Traces (spiking / silent PDE)")
+#: The voltage CI's column in Tables 1-2, where it is the first seed's.
+FIRST_SEED_CI = "Voltage, 95% CI (first seed)"
+
+
+def _name_first_seed_ci(cells: dict[str, float | str]) -> None:
+    """Rename the voltage CI cell of :func:`result_column` to say it is the first seed's (in place)."""
+    if "Voltage, 95% CI" in cells:
+        cells[FIRST_SEED_CI] = cells.pop("Voltage, 95% CI")
 #: The spread over training seeds (sample sd, percentage points) of a Table 1-2 row.
 SEED_SPREAD_COLUMNS: tuple[str, ...] = ("Voltage, sd over seeds", "Missed firing, sd over seeds")
 
@@ -174,8 +182,7 @@ def row_cells(row: AblationRow) -> dict[str, float | str]:
         cells[name] = mean if math.isfinite(mean) else next((v for v in values if isinstance(v, str)), math.nan)
     cells[SEED_SPREAD_COLUMNS[0]] = _sd([c["Voltage"] for c in columns])
     cells[SEED_SPREAD_COLUMNS[1]] = _sd([c["Missed firing (% of spiking PDE traces)"] for c in columns])
-    if "Voltage, 95% CI" in cells:
-        cells["Voltage, 95% CI (first seed)"] = cells.pop("Voltage, 95% CI")
+    _name_first_seed_ci(cells)
     cells["Seeds"] = f"{len(row.seeds)}: " + ", ".join(str(x) for x in row.seeds)
     return cells
 
@@ -186,8 +193,7 @@ def baseline_cells(result: Mapping[str, Any], key: str) -> dict[str, float | str
     if base is None:
         return None
     cells = result_column(base)
-    if "Voltage, 95% CI" in cells:
-        cells["Voltage, 95% CI (first seed)"] = cells.pop("Voltage, 95% CI")
+    _name_first_seed_ci(cells)
     for name in SEED_SPREAD_COLUMNS:
         cells[name] = "n/a (no training)"
     cells["Seeds"] = "-"
