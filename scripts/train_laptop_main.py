@@ -1,5 +1,10 @@
 """Simulate the laptop profile's datasets and train its main model, resumably, with the pipeline's own steps.
 
+The main model trains in the laptop profile's three stages (``Profile.main_stages``, docs/model.md): the
+``laptop`` configuration on the paper's grid (``model/main.stage1``), then 2x coarser traces
+(``model/main.stage2``), then a short stage back on the paper's grid (``model/main``), each from the previous
+stage's weights.
+
 Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--data-only | --model-only]``. Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
 after an interruption continues the simulation and the training exactly from their checkpoints.

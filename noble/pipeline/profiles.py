@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from noble.errors import AnalysisError
+from noble.training.stages import ResolutionStage
 
 PROFILE_NAMES = ("quick", "laptop", "paper")
 
@@ -32,6 +33,7 @@ class Profile:
     workers: int = 2
     discretization: str = "paper"  # Arbor segmentation of the PDE datasets ("paper" or "max_extent:<um>")
     finetune_epochs: int | None = None  # sag fine-tuning epochs (Table 3); None: the paper's 300
+    main_stages: tuple[ResolutionStage, ...] = ()  # continuation stages of the main model (noble.training.stages)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,6 +74,10 @@ PROFILES: dict[str, Profile] = {
         n_hull_samples=200,
         n_neighbourhood_samples=50,
         finetune_epochs=30,
+        # the CPU recipe's second and third stage (docs/model.md): 50 epochs on 2x coarser traces at 0.002
+        # (34 held, then a cosine decay), then 3 epochs back on the paper's grid from 0.0002
+        main_stages=(ResolutionStage(factor=2, epochs=50, hold_epochs=34, learning_rate=0.002),
+                     ResolutionStage(factor=1, epochs=3, hold_epochs=0, learning_rate=0.0002)),
     ),
     "paper": Profile(
         name="paper",

@@ -52,6 +52,7 @@ from noble.sim.dataset import generate_dataset, grid_plan, sampled_plan
 from noble.sim.traces import TraceDataset, read_dataset, upgrade_dataset
 from noble.training import load_config, train
 from noble.training.loop import load_split
+from noble.training.stages import STAGES_LOG, train_stages
 
 #: The VIP cell of the paper's second experiment.
 VIP_CELL = "human_vip_685806972"
@@ -422,6 +423,10 @@ def ensure_model(
         "train_hofs": list(use_train),
         "test_hofs": list(pool_test),
     }
+    stages = prof.main_stages if (tag == "main" and seed is None and features is None and train_hofs is None
+                                  and n_train_samples is None) else ()
+    if stages:
+        signature["stages"] = [s.as_dict() for s in stages]
     out = layout.model_dir / tag
     state = _read_json(out / SIGNATURE_FILE)
     same = state is not None and state.get("signature") == signature
@@ -437,16 +442,35 @@ def ensure_model(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / SIGNATURE_FILE, {"status": "running", "signature": signature})
-    result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
+    if stages:
+        done = _train_stages(dataset, config, stages, out, use_train, pool_test)
+    else:
+        result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
+        done = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
+                "stopped": result.stopped, "wall_time_s": result.wall_time_s}
     if not (out / "model_card.json").is_file():
         raise PipelineError(f"{out}: training finished without saving a model (epochs = {config.training.epochs})")
-    _write_json(out / SIGNATURE_FILE, {
-        "status": "finished", "signature": signature, "train_data": str(data_path),
-        "epochs_completed": result.epochs_completed,
-        "best_epoch": result.best_epoch, "stopped": result.stopped, "wall_time_s": result.wall_time_s,
-    })
+    _write_json(out / SIGNATURE_FILE, {"status": "finished", "signature": signature, "train_data": str(data_path),
+                                       **done})
     _note_main_model(tag, out)
     return out
+
+
+def stage_directories(out: Path, n_stages: int) -> list[Path]:
+    """Directories of a staged model: ``<tag>.stage1`` ... for the stages before the last, ``out`` for the last."""
+    return [out.parent / f"{out.name}.stage{i}" for i in range(1, n_stages)] + [out]
+
+
+def _train_stages(dataset, config, stages, out: Path, use_train, pool_test) -> dict[str, Any]:
+    """Train the main model in its profile's stages (:func:`noble.training.stages.train_stages`); what the last
+    stage reported, its epochs and the wall time of all stages (s)."""
+    summaries = train_stages(dataset, config, stages, stage_directories(out, len(stages) + 1),
+                             train_kwargs={"train_hofs": use_train, "test_hofs": pool_test})
+    last = summaries[-1]
+    return {"epochs_completed": last["epochs_completed"], "best_epoch": last["best_epoch"], "stopped": last["stopped"],
+            "wall_time_s": float(sum(s["wall_time_s"] for s in summaries)),
+            "stages": [{k: s[k] for k in ("stage", "factor", "epochs_completed", "best_epoch", "wall_time_s")}
+                       for s in summaries]}
 
 
 def _note_main_model(tag: str, out: Path) -> None:
@@ -459,7 +483,7 @@ def _note_main_model(tag: str, out: Path) -> None:
 RETRAIN_ENV = "NOBLE_RETRAIN"
 #: Files of a model directory that are shipped as pretrained weights.
 PRETRAINED_FILES = ("model.safetensors", "model_card.json", "metrics.csv", "split.json", "run_config.json",
-                    SIGNATURE_FILE)
+                    SIGNATURE_FILE, STAGES_LOG)
 
 
 def retrain_requested() -> bool:
@@ -613,4 +637,5 @@ __all__ = [
     "pretrained_dir",
     "run_settings",
     "ship_pretrained",
+    "stage_directories",
 ]

@@ -71,13 +71,36 @@ def read_training_log(model_dir: str | Path) -> pd.DataFrame:
     return log
 
 
+def read_stages_log(model_dir: str | Path) -> pd.DataFrame | None:
+    """The log of every training stage of a staged model (``stages.csv``: ``stage``, ``factor``, ``total_epoch``
+    and the per-epoch columns), or ``None`` for a model trained in one run."""
+    path = Path(model_dir) / "stages.csv"
+    if not path.is_file():
+        return None
+    log = pd.read_csv(path)
+    if log.empty:
+        raise ValueError(f"{path}: the stages log has no epoch")
+    return log
+
+
+def staged_epoch(log: pd.DataFrame, epoch: int) -> int:
+    """The running epoch (``total_epoch``) of epoch ``epoch`` of a staged log's last stage."""
+    last = log[log["stage"] == log["stage"].max()]
+    row = last[last["epoch"] == epoch]
+    if row.empty:
+        raise ValueError(f"the last stage logged no epoch {epoch}")
+    return int(row["total_epoch"].iloc[0])
+
+
 def fig_training_curves(log: pd.DataFrame, title: str = "", selected_epoch: int | None = None) -> Figure:
     """Per epoch: training loss and held-out errors (relative L4, L2), the held-out firing criteria (missed and
     false firing, spike-count error, the selection score) and the learning rate; ``selected_epoch`` (the saved
-    weights) is marked on every panel."""
+    weights) is marked on every panel. A staged log (:func:`read_stages_log`) is drawn over its running epochs
+    with each stage's start marked (``selected_epoch`` is then a running epoch, see :func:`staged_epoch`)."""
     fig = Figure(figsize=(9.5, 2.9))
     ax, ax_fire, ax_lr = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 2, 1]})
-    e = log["epoch"].to_numpy()
+    staged = "total_epoch" in log
+    e = log["total_epoch" if staged else "epoch"].to_numpy()
     ax.plot(e, 100 * log["train_loss"], color=COLORS["noble"], marker="o", ms=2, label="train (relative L4)")
     for col, label, ls, color in (("holdout_rel_l4", "held-out currents (relative L4)", "--", COLORS["pde"]),
                                   ("holdout_rel_l2", "held-out currents (relative L2)", ":", COLORS["pde"]),
@@ -110,11 +133,21 @@ def fig_training_curves(log: pd.DataFrame, title: str = "", selected_epoch: int 
     ax_lr.set_yscale("log")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_title("learning rate")
+    starts = log.groupby("stage").first() if staged else None
     for a in (ax, ax_fire, ax_lr):
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
-        a.set_xlabel("epoch")
+        a.set_xlabel("epoch (all stages)" if staged else "epoch")
+        if starts is not None:
+            for stage, row in starts.iterrows():
+                if int(stage) > 1:
+                    a.axvline(float(row["total_epoch"]) - 0.5, color="0.75", lw=0.8, ls=":")
         if selected_epoch is not None:
             a.axvline(selected_epoch, color="0.5", lw=0.8, ls="--")
+    if starts is not None:
+        for stage, row in starts.iterrows():
+            grid = "full grid" if int(row["factor"]) == 1 else f"{int(row['factor'])}x coarser"
+            ax_lr.text(float(row["total_epoch"]) - 0.5, ax_lr.get_ylim()[0], f" stage {int(stage)}: {grid}",
+                       fontsize=5, rotation=90, va="bottom", color="0.4")
     if selected_epoch is not None:
         ax_fire.text(selected_epoch, ax_fire.get_ylim()[1], " saved", fontsize=6, va="top", color="0.4")
     fig.tight_layout()
