@@ -358,6 +358,18 @@ class NobleModel(nn.Module):
             self.train(was_training)
         return out
 
+    def on_grid(self, template: StimulusTemplate, padded_length: int | None) -> "NobleModel":
+        """The same weights on another trace grid (the FNO is resolution-agnostic), e.g. a model trained on coarser
+        traces predicting the paper's grid; ``padded_length`` is the FFT-friendly length to run at there. It is a
+        different function from this model's when the grid differs, so it never replaces it silently."""
+        moved = NobleModel(replace(self.config, padded_length=padded_length), self.spec, self.scaler, template,
+                           self.feature_table, train_hofs=self.train_hofs, test_hofs=self.test_hofs, cell=self.cell,
+                           neuralop_init=False)
+        moved.load_weight_tensors(self.weight_tensors())
+        if hasattr(self, "card"):  # set by noble.checkpoint.load_model
+            moved.card = self.card
+        return moved.eval()
+
     def describe(self) -> dict[str, Any]:
         """The architecture as recorded in the model card."""
         return {

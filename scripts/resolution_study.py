@@ -27,7 +27,6 @@ import torch
 
 from noble.checkpoint import load_model
 from noble.evaluation.evaluate import evaluate_model, json_safe
-from noble.model import NobleModel
 from noble.sim.traces import read_dataset
 from noble.training import load_config, train
 from noble.training.loop import load_split
@@ -55,16 +54,6 @@ def run_coarse(args: argparse.Namespace) -> None:
     print(f"fine: {fine.epochs_completed} epochs, selected {fine.best_epoch}", flush=True)
 
 
-def at_full_resolution(model: NobleModel, template) -> NobleModel:
-    """The same weights on the full-resolution grid (the FNO is resolution-agnostic)."""
-    full = NobleModel(replace(model.config, padded_length=PADDED[1]), model.spec, model.scaler, template,
-                      model.feature_table, train_hofs=model.train_hofs, test_hofs=model.test_hofs, cell=model.cell,
-                      neuralop_init=False)
-    full.load_weight_tensors(model.weight_tensors())
-    full.card = model.card
-    return full.eval()
-
-
 def cpu_seconds(run_dir: Path) -> float:
     """Training wall time of a run (s), from its log; one thread, so CPU-seconds."""
     with (run_dir / "metrics.csv").open() as fh:
@@ -79,7 +68,7 @@ def run_report(args: argparse.Namespace) -> None:
         run = Path(run)
         model = load_model(run)
         if model.template != val.template:
-            model = at_full_resolution(model, val.template)
+            model = model.on_grid(val.template, PADDED[1])
         split = load_split(run)
         # every run trains on T.h5 or its coarsening (the same rows): its training rows are the reference
         ref_rows = (np.asarray(split["train"]) if split else np.flatnonzero(np.isin(train_ds.hof, model.train_hofs)))

@@ -92,3 +92,56 @@ def test_a_wrong_number_of_directories_is_refused(synthetic_dataset, tmp_path):
     with pytest.raises(TrainingError, match="directories"):
         train_stages(read_dataset(synthetic_dataset), load_config("quick"), (ResolutionStage(2, 1, 0, 0.01),),
                      [tmp_path / "only-one"])
+
+
+def test_the_pipeline_trains_a_profiles_main_model_in_its_stages(quick_dataset, data_root, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from noble.pipeline import steps
+    from noble.pipeline.profiles import get_profile
+
+    monkeypatch.setenv("NOBLE_DATA_DIR", str(data_root))
+    monkeypatch.setenv(steps.RETRAIN_ENV, "1")
+    monkeypatch.setattr(steps, "ensure_dataset", lambda *args, **kw: quick_dataset)
+    cell = "human_pvalb_689331391"
+    plain = get_profile("quick")
+    train_hofs = sorted(set(read_dataset(quick_dataset).hof.tolist()) - set(steps.hof_pools(plain, cell)[1]))
+    prof = replace(plain, n_train_hofs=None, epochs=1, max_minutes=None,
+                   main_stages=(ResolutionStage(2, 1, 0, 0.004),))
+    monkeypatch.setattr(steps, "hof_pools", lambda *args: (tuple(train_hofs), (32,)))
+    _, layout = steps.run_settings("quick", cell, tmp_path)
+    out = steps.ensure_model(prof, cell, layout)
+    info = json.loads((out / steps.SIGNATURE_FILE).read_text())
+    assert info["status"] == "finished" and info["signature"]["stages"] == [prof.main_stages[0].as_dict()]
+    assert [s["factor"] for s in info["stages"]] == [1, 2]
+    assert info["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in info["stages"]))
+    first = steps.stage_directories(out, 2)[0]
+    assert load_model(out).card["training"]["init_weights_sha256"] == sha256_file(first / "model.safetensors")
+    with (out / STAGES_LOG).open() as fh:
+        assert [r["stage"] for r in csv.DictReader(fh)] == ["1", "2"]
+    # the same call again finds the finished model; a profile without stages names none in its signature
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    assert steps.ensure_model(prof, cell, layout) == out and (out / "model.safetensors").stat().st_mtime_ns == stamp
+    single = steps.ensure_model(replace(prof, main_stages=()), cell, layout)
+    assert "stages" not in json.loads((single / steps.SIGNATURE_FILE).read_text())["signature"]
+    assert not (single / STAGES_LOG).exists()
+
+
+def test_a_model_moves_to_another_grid_with_the_same_weights():
+    from dataclasses import replace as dc_replace
+
+    import numpy as np
+    import torch
+
+    from conftest import small_model
+
+    model = small_model().eval()
+    same = model.on_grid(model.template, model.config.padded_length)
+    np.testing.assert_array_equal(same.predict([0.1, -0.05], hofs=[0, 1]), model.predict([0.1, -0.05], hofs=[0, 1]))
+    finer = dc_replace(model.template, n_samples=2 * model.template.n_samples - 1, dt_ms=model.template.dt_ms / 2)
+    moved = model.on_grid(finer, 640)
+    assert moved.template == finer and moved.config.padded_length == 640 and model.config.padded_length is None
+    assert moved.predict([0.1], hofs=[0]).shape == (1, finer.n_samples)
+    for name, tensor in model.weight_tensors().items():
+        assert torch.equal(tensor, moved.weight_tensors()[name])
+    assert not moved.training and not hasattr(moved, "card")

@@ -74,10 +74,6 @@ PROFILES: dict[str, Profile] = {
         n_hull_samples=200,
         n_neighbourhood_samples=50,
         finetune_epochs=30,
-        # the CPU recipe's second and third stage (docs/model.md): 50 epochs on 2x coarser traces at 0.002
-        # (34 held, then a cosine decay), then 3 epochs back on the paper's grid from 0.0002
-        main_stages=(ResolutionStage(factor=2, epochs=50, hold_epochs=34, learning_rate=0.002),
-                     ResolutionStage(factor=1, epochs=3, hold_epochs=0, learning_rate=0.0002)),
     ),
     "paper": Profile(
         name="paper",

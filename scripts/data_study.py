@@ -1,0 +1,166 @@
+"""More data or more epochs? Continue the laptop main model on 2x coarser traces and score it on clean held-out traces.
+
+Usage::
+
+    python scripts/data_study.py train --init MODEL --train T.h5 [--extra E.h5] --out DIR [--epochs 24]
+        [--hold-epochs 16] [--factor 2] [--threads 2]
+    python scripts/data_study.py score --init MODEL --train T.h5 --out CSV RUN[:EPOCH,EPOCH...] ...
+
+``train`` continues the weights of ``MODEL`` (a model directory written by the pipeline, with its ``split.json``)
+on the rows of ``T.h5`` it trained on, plus every trace of ``E.h5`` when given (more traces per HoF), coarsened
+``--factor`` times, at Adam's 0.002 held for ``--hold-epochs`` and then a cosine decay; no rows are held out inside
+the run and every epoch's weights are kept (``DIR/checkpoints``). ``score`` puts checkpoints of runs (``RUN`` a run
+directory of ``train`` or a stage directory of :func:`noble.training.stages.train_stages`) on the paper's grid and scores them on
+the rows of ``T.h5`` that ``MODEL`` held out for its own selection (neither run trained on them): missed firing,
+spike-count error, voltage relative L2 and L4, beside ``MODEL`` itself and the two baselines on the same traces.
+Units: nA, mV, ms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from noble.checkpoint import load_model, read_weight_tensors
+from noble.evaluation.evaluate import evaluate_model
+from noble.hashing import canonical_json
+from noble.model import NobleModel
+from noble.sim.traces import TraceDataset, read_dataset
+from noble.training import load_config, train
+from noble.training.loop import load_split
+from noble.training.stages import coarse_padded_length
+
+
+def training_rows(init: Path, train_ds: TraceDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(rows ``init`` trained on, rows it held out) of its training file, checked against the file's data card."""
+    split = load_split(init)
+    if split is None or split["data_card_sha256"] != train_ds.data_card_sha256:
+        raise SystemExit(f"{init}: its split.json does not describe {train_ds.path}")
+    return np.asarray(split["train"], dtype=np.int64), np.asarray(split["holdout"], dtype=np.int64)
+
+
+def combined_dataset(train_ds: TraceDataset, rows: np.ndarray, extra: TraceDataset | None) -> TraceDataset:
+    """The training rows of ``train_ds`` followed by ``extra``'s traces, with a data card naming both."""
+    data = train_ds.select(rows)
+    if extra is None:
+        return data
+    data = data.concat(extra)
+    card = canonical_json({"rows_of": train_ds.data_card_sha256, "n_rows": int(rows.size),
+                           "followed_by": extra.data_card_sha256, "n_extra": len(extra)})
+    return replace(data, data_card=card)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    train_ds = read_dataset(args.train)
+    rows, _ = training_rows(args.init, train_ds)
+    extra = read_dataset(args.extra) if args.extra else None
+    data = combined_dataset(train_ds, rows, extra).coarsened(args.factor)
+    base = load_config("laptop")
+    config = replace(base, name=f"data-study-coarse{args.factor}-{len(data)}",
+                     model=replace(base.model, padded_length=coarse_padded_length(base.model.padded_length,
+                                                                                  data.template.n_samples,
+                                                                                  args.factor)))
+    config = config.with_training(epochs=args.epochs, hold_epochs=args.hold_epochs, holdout_fraction=0.0,
+                                  checkpoint_every=1, schedule="cosine")
+    resume = (args.out / "state" / "last.pt").is_file()
+    result = train(data, config, args.out, resume=resume, init_weights=None if resume else args.init, progress=False)
+    print(f"{args.out}: {result.epochs_completed} epochs on {len(data)} traces, {result.wall_time_s:.0f} s", flush=True)
+
+
+def run_score(args: argparse.Namespace) -> None:
+    train_ds = read_dataset(args.train)
+    rows, holdout = training_rows(args.init, train_ds)
+    val = train_ds.select(holdout)
+    reference = load_model(args.init)
+    entries: list[tuple[str, NobleModel]] = [(f"{args.init}", reference)]
+    for spec in args.runs:
+        run, _, epochs = spec.partition(":")
+        model = load_model(run)
+        for epoch in [int(e) for e in epochs.split(",")] if epochs else [None]:
+            if epoch is not None:
+                tensors, _ = read_weight_tensors(Path(run) / "checkpoints" / f"epoch_{epoch:04d}.safetensors")
+                model.load_weight_tensors(tensors)
+            entries.append((f"{run}:{epoch or 'saved'}", model.on_grid(val.template, reference.config.padded_length)))
+    table = []
+    for name, model in entries:
+        metrics = evaluate_model(model, val, None, reference=train_ds, reference_rows=rows, features=False,
+                                 progress=False)
+        res = metrics["sets"][next(iter(metrics["sets"]))]
+        predictors = {"model": res} if table else {"model": res, **res["baselines"]}
+        for predictor, r in predictors.items():
+            table.append({"run": name, "predictor": predictor, "n_traces": r.get("n_traces", res["n_traces"]),
+                          "missed_firing_pct": r["firing"]["missed_firing_pct"],
+                          "false_firing_pct": r["firing"]["false_firing_pct"],
+                          "spike_count_err_pct": r["firing"]["spike_count_rel_err_pct"],
+                          "voltage_rel_l2_pct": r["voltage_rel_l2"]["mean_pct"]})
+        print(json.dumps(table[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(table).to_csv(args.out, index=False)
+    plot_scores(table, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+
+
+def plot_scores(table: list[dict], path: Path) -> None:
+    """Per scored run, each criterion against the checkpoint's epoch; the starting model and the baselines as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start = [r for r in table if r["predictor"] == "model"][0]
+    baselines = [r for r in table if r["predictor"] != "model"]
+    runs: dict[str, list[tuple[int, dict]]] = {}
+    for r in table[len(baselines) + 1:]:
+        run, _, epoch = r["run"].rpartition(":")
+        if epoch.isdigit():
+            runs.setdefault(run, []).append((int(epoch), r))
+    columns = [("missed_firing_pct", "missed firing (% of spiking)"), ("spike_count_err_pct", "spike-count error (%)"),
+               ("voltage_rel_l2_pct", "voltage rel. L2 (%)")]
+    fig, axes = plt.subplots(1, len(columns), figsize=(11, 3.2), constrained_layout=True)
+    for ax, (key, title) in zip(axes, columns):
+        for run, points in runs.items():
+            points.sort()
+            ax.plot([e for e, _ in points], [p[key] for _, p in points], marker="o", ms=3, label=Path(run).name)
+        ax.axhline(start[key], color="0.55", ls="-", lw=1.2, label="starting model (stage 1)")
+        for r, style in zip(baselines, ("--", ":")):
+            ax.axhline(r[key], color="k", ls=style, lw=0.8, label=r["predictor"].replace("_", " "))
+        ax.set_xlabel("epoch of the continuation")
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(bottom=0)
+    axes[0].legend(fontsize=6, frameon=False)
+    fig.suptitle(f"continuing the laptop main model: {start['n_traces']} held-out train-HoF traces", fontsize=9)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--init", type=Path, required=True)
+    t.add_argument("--train", type=Path, required=True)
+    t.add_argument("--extra", type=Path)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--epochs", type=int, default=24)
+    t.add_argument("--hold-epochs", type=int, default=16)
+    t.add_argument("--factor", type=int, default=2)
+    t.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("score")
+    s.add_argument("--init", type=Path, required=True)
+    s.add_argument("--train", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("runs", nargs="+")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    (run_train if args.cmd == "train" else run_score)(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
