@@ -1,9 +1,7 @@
 """Simulate the laptop profile's datasets and train its main model, resumably, with the pipeline's own steps.
 
-The main model trains in the laptop profile's three stages (``Profile.main_stages``, docs/model.md): the
-``laptop`` configuration on the paper's grid (``model/main.stage1``), then 2x coarser traces
-(``model/main.stage2``), then a short stage back on the paper's grid (``model/main``), each from the previous
-stage's weights.
+When the profile has ``main_stages`` (``noble.training.stages``; the laptop profile has none), the main model
+trains in those stages: stage 1 in ``model/main.stage1``, ..., the last in ``model/main``.
 
 Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--data-only | --model-only]``. Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
