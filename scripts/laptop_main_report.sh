@@ -29,7 +29,7 @@ table = recipe_targets(sets, unseen.get("variability"))
 print(table.to_string())
 table.to_csv(out / "laptop_main_targets.csv")
 PY
-"$BIN/python" scripts/laptop_main_panels.py --model "$MODEL" --data "$RUN/data/train_hofs_unseen_currents.h5" \
-  --out "$OUT/laptop_main_unseen_traces.png" --title "unseen currents of the train HoFs: PDE and NOBLE"
-"$BIN/python" scripts/laptop_main_panels.py --model "$MODEL" --data "$RUN/data/test_hofs.h5" \
-  --out "$OUT/laptop_main_test_hof_traces.png" --title "test HoFs: PDE and NOBLE"
+"$BIN/python" scripts/trace_panel.py --model "$MODEL" --data "$RUN/data/train_hofs_unseen_currents.h5" --n 8 \
+  --out "$OUT/laptop_main_unseen_traces.png"
+"$BIN/python" scripts/trace_panel.py --model "$MODEL" --data "$RUN/data/test_hofs.h5" --n 8 \
+  --out "$OUT/laptop_main_test_hof_traces.png"
