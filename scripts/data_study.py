@@ -27,8 +27,7 @@ import pandas as pd
 import torch
 
 from noble.checkpoint import load_model, read_weight_tensors
-from noble.evaluation.evaluate import evaluate_model
-from noble.hashing import canonical_json
+from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary
 from noble.model import NobleModel
 from noble.sim.traces import TraceDataset, read_dataset
 from noble.training import load_config, train
@@ -44,22 +43,12 @@ def training_rows(init: Path, train_ds: TraceDataset) -> tuple[np.ndarray, np.nd
     return np.asarray(split["train"], dtype=np.int64), np.asarray(split["holdout"], dtype=np.int64)
 
 
-def combined_dataset(train_ds: TraceDataset, rows: np.ndarray, extra: TraceDataset | None) -> TraceDataset:
-    """The training rows of ``train_ds`` followed by ``extra``'s traces, with a data card naming both."""
-    data = train_ds.select(rows)
-    if extra is None:
-        return data
-    data = data.concat(extra)
-    card = canonical_json({"rows_of": train_ds.data_card_sha256, "n_rows": int(rows.size),
-                           "followed_by": extra.data_card_sha256, "n_extra": len(extra)})
-    return replace(data, data_card=card)
-
-
 def run_train(args: argparse.Namespace) -> None:
     train_ds = read_dataset(args.train)
     rows, _ = training_rows(args.init, train_ds)
     extra = read_dataset(args.extra) if args.extra else None
-    data = combined_dataset(train_ds, rows, extra).coarsened(args.factor)
+    data = train_ds.select(rows)  # concat's data card names both parts
+    data = (data.concat(extra) if extra is not None else data).coarsened(args.factor)
     base = load_config("laptop")
     config = replace(base, name=f"data-study-coarse{args.factor}-{len(data)}",
                      model=replace(base.model, padded_length=coarse_padded_length(base.model.padded_length,
@@ -90,14 +79,10 @@ def run_score(args: argparse.Namespace) -> None:
     for name, model in entries:
         metrics = evaluate_model(model, val, None, reference=train_ds, reference_rows=rows, features=False,
                                  progress=False)
-        res = metrics["sets"][next(iter(metrics["sets"]))]
-        predictors = {"model": res} if table else {"model": res, **res["baselines"]}
-        for predictor, r in predictors.items():
-            table.append({"run": name, "predictor": predictor, "n_traces": r.get("n_traces", res["n_traces"]),
-                          "missed_firing_pct": r["firing"]["missed_firing_pct"],
-                          "false_firing_pct": r["firing"]["false_firing_pct"],
-                          "spike_count_err_pct": r["firing"]["spike_count_rel_err_pct"],
-                          "voltage_rel_l2_pct": r["voltage_rel_l2"]["mean_pct"]})
+        predictors = firing_summary(metrics["sets"][next(iter(metrics["sets"]))])
+        if table:  # the baselines once, beside the starting model
+            predictors = {"model": predictors["model"]}
+        table.extend({"run": name, "predictor": predictor, **r} for predictor, r in predictors.items())
         print(json.dumps(table[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(table).to_csv(args.out, index=False)
@@ -119,8 +104,7 @@ def plot_scores(table: list[dict], path: Path) -> None:
         run, _, epoch = r["run"].rpartition(":")
         if epoch.isdigit():
             runs.setdefault(run, []).append((int(epoch), r))
-    columns = [("missed_firing_pct", "missed firing (% of spiking)"), ("spike_count_err_pct", "spike-count error (%)"),
-               ("voltage_rel_l2_pct", "voltage rel. L2 (%)")]
+    columns = list(SUMMARY_LABELS.items())
     fig, axes = plt.subplots(1, len(columns), figsize=(11, 3.2), constrained_layout=True)
     for ax, (key, title) in zip(axes, columns):
         for run, points in runs.items():

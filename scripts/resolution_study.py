@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from noble.checkpoint import load_model
-from noble.evaluation.evaluate import evaluate_model, json_safe
+from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary, json_safe
 from noble.sim.traces import read_dataset
 from noble.training import load_config, train
 from noble.training.loop import load_split
@@ -77,15 +77,9 @@ def run_report(args: argparse.Namespace) -> None:
         (run / "val_metrics.json").write_text(json.dumps(json_safe(metrics), indent=1))
         chain = [run] + ([run.parent / "coarse"] if run.name == "fine" else [])
         seconds = sum(cpu_seconds(r) for r in chain)
-        res = metrics["sets"]["train_hofs_unseen_currents"]
-        rows = {"model": res, **res["baselines"]}
-        for name, r in rows.items():
+        for name, r in firing_summary(metrics["sets"]["train_hofs_unseen_currents"]).items():
             table.append({"run": str(run), "predictor": name, "cpu_hours": round(seconds / 3600, 3),
-                          "epochs": model.card["training"]["epoch"], "n_traces": r.get("n_traces", res["n_traces"]),
-                          "missed_firing_pct": r["firing"]["missed_firing_pct"],
-                          "false_firing_pct": r["firing"]["false_firing_pct"],
-                          "spike_count_err_pct": r["firing"]["spike_count_rel_err_pct"],
-                          "voltage_rel_l2_pct": r["voltage_rel_l2"]["mean_pct"]})
+                          "epochs": model.card["training"]["epoch"], **r})
     out = Path(args.out) / "resolution_study.csv"
     with out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(table[0]))
@@ -105,8 +99,7 @@ def plot_report(table: list[dict], path: Path) -> None:
 
     models = [r for r in table if r["predictor"] == "model"]
     baselines = {r["predictor"]: r for r in table if r["predictor"] != "model"}
-    columns = [("missed_firing_pct", "missed firing (%)"), ("spike_count_err_pct", "spike-count error (%)"),
-               ("voltage_rel_l2_pct", "voltage rel. L2 (%)")]
+    columns = list(SUMMARY_LABELS.items())
     fig, axes = plt.subplots(1, len(columns), figsize=(11, 3.4), constrained_layout=True)
     labels = [f"{Path(r['run']).name if Path(r['run']).name not in ('coarse', 'fine') else r['run']}\n"
               f"{r['cpu_hours']:.2f} CPU-h" for r in models]

@@ -16,7 +16,7 @@ from noble import load_model
 from noble.embedding import EmbeddingError
 from noble.evaluation import account, evaluate_directory, fi_curves, hull_samples, neighbourhood_samples
 from noble.evaluation.baselines import BaselineError, constant_rest, nearest_neighbour
-from noble.evaluation.evaluate import evaluate_model, format_table, score_traces
+from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary, format_table, score_traces
 from noble.evaluation.metrics import relative_lp_error
 from noble.evaluation.variability import MIN_SPEARMAN, Variability, spearman, variability
 from noble.spikes import firing_report, spike_counts, window_mask
@@ -96,6 +96,21 @@ def test_evaluate_model_equals_direct_metrics_on_a_separate_file(run):
         res = metrics["sets"][name]
         assert res["n_traces"] == rows.size and res["n_hofs"] == np.unique(ds.hof[rows]).size
         _check_set(res, _expected_set(model, ds, rows, train_ds, ref_rows))
+
+
+def test_the_firing_summary_repeats_each_predictors_numbers(run):
+    model, ds, train_ds, split, ref_rows = _separate_file(run)
+    res = evaluate_model(model, ds, split, reference=train_ds, reference_rows=ref_rows, features=False,
+                         progress=False)["sets"]["train_hofs_unseen_currents"]
+    summary = firing_summary(res)
+    assert list(summary) == ["model", "constant_rest", "nearest_neighbour"]
+    for name, row in summary.items():
+        got = res if name == "model" else res["baselines"][name]
+        assert row == {"n_traces": res["n_traces"], "missed_firing_pct": got["firing"]["missed_firing_pct"],
+                       "false_firing_pct": got["firing"]["false_firing_pct"],
+                       "spike_count_err_pct": got["firing"]["spike_count_rel_err_pct"],
+                       "voltage_rel_l2_pct": got["voltage_rel_l2"]["mean_pct"]}
+    assert set(SUMMARY_LABELS) <= set(summary["model"])
 
 
 def test_evaluate_model_on_its_training_file_uses_the_held_out_and_training_rows(run):

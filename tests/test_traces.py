@@ -41,6 +41,8 @@ def test_round_trip_keeps_protocol_card_and_extras(tmp_path):
     assert sub.hof.tolist() == [7, 4] and sub.data_card == card and sub.protocol == SHORT
     both = ds.concat(sub)
     assert len(both) == 5 and both.amplitude.tolist()[-2:] == [0.2, 0.1]
+    assert json.loads(both.data_card) == {"concatenation": [{"data_card_sha256": ds.data_card_sha256, "n_traces": 3},
+                                                            {"data_card_sha256": sub.data_card_sha256, "n_traces": 2}]}
 
 
 def test_paper_template_is_derived_from_the_paper_protocol():

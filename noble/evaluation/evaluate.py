@@ -186,6 +186,25 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+#: The short summary of one predictor on one set (:func:`firing_summary`), with a label for plots (percent).
+SUMMARY_LABELS: dict[str, str] = {"missed_firing_pct": "missed firing (% of spiking)",
+                                  "spike_count_err_pct": "spike-count error (%)",
+                                  "voltage_rel_l2_pct": "voltage rel. L2 (%)"}
+
+
+def firing_summary(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """One set's result of :func:`evaluate_model` in short, per predictor (``model`` and each baseline): traces,
+    missed and false firing, spike-count error and mean voltage relative L2 (percent)."""
+    out = {}
+    for name, r in {"model": result, **result.get("baselines", {})}.items():
+        out[name] = {"n_traces": r.get("n_traces", result["n_traces"]),
+                     "missed_firing_pct": r["firing"]["missed_firing_pct"],
+                     "false_firing_pct": r["firing"]["false_firing_pct"],
+                     "spike_count_err_pct": r["firing"]["spike_count_rel_err_pct"],
+                     "voltage_rel_l2_pct": r["voltage_rel_l2"]["mean_pct"]}
+    return out
+
+
 def format_table(metrics: Mapping[str, Any]) -> str:
     """A plain-text table of the Table 1 metrics of each set (percent)."""
     cols = ["voltage", *TABLE1_FEATURES]

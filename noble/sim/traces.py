@@ -107,13 +107,16 @@ class TraceDataset:
                             protocol.time(), protocol, self.cell, self.engine, self.seed, card, dict(self.attrs))
 
     def concat(self, other: "TraceDataset") -> "TraceDataset":
-        """This dataset's traces followed by ``other``'s (same protocol required); keeps this one's card."""
+        """This dataset's traces followed by ``other``'s (same protocol required). Its data card names both parts
+        (their cards' SHA-256 and trace counts), so a model trained on it claims neither dataset."""
         if other.protocol != self.protocol:
             raise DataError(f"{other.path}: protocol {other.protocol} differs from {self.path}'s {self.protocol}")
+        card = canonical_json({"concatenation": [{"data_card_sha256": d.data_card_sha256, "n_traces": len(d)}
+                                                 for d in (self, other)]})
         return TraceDataset(
             self.path, np.concatenate([self.voltage, other.voltage]),
             np.concatenate([self.amplitude, other.amplitude]), np.concatenate([self.hof, other.hof]), self.time,
-            self.protocol, self.cell, self.engine, self.seed, self.data_card, dict(self.attrs),
+            self.protocol, self.cell, self.engine, self.seed, card, dict(self.attrs),
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from noble.fast.chirpz import smooth_length
 from noble.jsonfile import write_json_atomic
+from noble.sim.protocol import coarser_protocol
 from noble.sim.traces import TraceDataset
 from noble.training.config import RunConfig
 from noble.training.loop import TrainingError, TrainResult, train
@@ -112,7 +113,7 @@ def train_stages(
     kwargs = dict(train_kwargs or {})
     configs = [base]
     for i, stage in enumerate(stages, start=2):
-        configs.append(stage_config(base, stage, i, -(-dataset.template.n_samples // stage.factor)))
+        configs.append(stage_config(base, stage, i, coarser_protocol(dataset.protocol, stage.factor).n_samples))
     factors = [1] + [s.factor for s in stages]
     summaries = []
     for i, (config, factor, directory) in enumerate(zip(configs, factors, directories), start=1):
