@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from noble.evaluation.metrics import bootstrap_ci, relative_lp_error, summarize
-from noble.training.losses import relative_l2_squared, relative_lp, sag_amplitude
+from noble.training.losses import relative_l2_squared, relative_lp, relative_quantile_lp, sag_amplitude
 
 TRUE = np.array([[3.0, 4.0, 0.0], [1.0, 1.0, 1.0]])
 PRED = np.array([[3.0, 4.0, 5.0], [1.0, 3.0, 1.0]])
@@ -124,3 +124,36 @@ def test_relative_l2_squared_hand_computed():
     torch.testing.assert_close(relative_l2_squared(pred, true), torch.tensor(2.0 / 8.0))
     torch.testing.assert_close(relative_l2_squared(torch.tensor([3.0]), torch.tensor([1.0])), torch.tensor(4.0))
     torch.testing.assert_close(relative_l2_squared(torch.tensor([1e-7]), torch.tensor([0.0])), torch.tensor(1e-14 / 1e-12))
+
+
+def test_relative_quantile_lp_ignores_timing_but_not_damped_peaks():
+    t = torch.arange(200, dtype=torch.float64)
+    spike = torch.where((t >= 50) & (t < 55), 20.0, -70.0)
+    late = torch.roll(spike, 7)  # the same spike, 7 samples late
+    damped = torch.where((t >= 50) & (t < 55), -30.0, -70.0)  # on time, but peaking at -30 mV
+    both = torch.stack([late, damped])
+    target = torch.stack([spike, spike])
+    quantile = relative_quantile_lp(both, target, 4)
+    pointwise = relative_lp(both, target, 4)
+    assert quantile[0] == 0.0 and pointwise[0] > 0.0  # no double penalty for a misplaced spike
+    torch.testing.assert_close(quantile[1], pointwise[1])  # a damped spike costs what it costs pointwise
+    # hand-computed: sorted [-70 x 195, 20 x 5] against [-70 x 197, 10 x 3] (unsorted order of the input)
+    pred = torch.cat([torch.full((3,), 10.0), torch.full((197,), -70.0)]).double()
+    expected = ((2 * 90.0**4 + 3 * 10.0**4) ** 0.25) / ((195 * 70.0**4 + 5 * 20.0**4) ** 0.25)
+    torch.testing.assert_close(relative_quantile_lp(pred[None], spike[None], 4),
+                               torch.tensor([expected], dtype=torch.float64))
+
+
+def test_the_quantile_term_of_the_training_objective():
+    from noble.training.epoch import RelativeLpObjective
+
+    torch.manual_seed(0)
+    target = torch.randn(6, 50) * 10 - 65
+    pred = torch.randn(4, 50) * 10 - 65
+    rows = torch.tensor([0, 2, 3, 5])
+    plain_loss, plain = RelativeLpObjective(target, 4)(pred, rows)
+    loss, per_trace = RelativeLpObjective(target, 4, quantile_weight=0.5)(pred, rows)
+    torch.testing.assert_close(plain, relative_lp(pred, target[rows], 4))
+    torch.testing.assert_close(per_trace, plain + 0.5 * relative_quantile_lp(pred, target[rows], 4))
+    torch.testing.assert_close(loss, per_trace.mean())
+    assert loss > plain_loss

@@ -174,3 +174,23 @@ def test_initial_weights_of_another_architecture_or_a_tampered_file_are_refused(
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
     with pytest.raises(TrainingError, match="SHA-256"):
         train(dataset, config, tmp_path / "tampered", init_weights=tmp_path / "small", **kw)
+
+
+def test_the_quantile_weight_is_recorded_only_when_set_and_frozen_on_resume(dataset, tmp_path):
+    from noble.model import ConfigError
+    from noble.training.config import config_from_dict
+
+    config = load_config("quick").with_training(epochs=1, batch_size=16)
+    assert "quantile_weight" not in config.as_dict()["training"]  # earlier cards and signatures stay valid
+    weighted = config.with_training(quantile_weight=0.5)
+    assert weighted.as_dict()["training"]["quantile_weight"] == 0.5
+    assert config_from_dict(weighted.as_dict()) == weighted and config_from_dict(config.as_dict()) == config
+    with pytest.raises(ConfigError, match="quantile_weight"):
+        config.with_training(quantile_weight=-1.0)
+    kw = dict(feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    plain = train(dataset, config, tmp_path / "plain", **kw)
+    run = train(dataset, weighted, tmp_path / "weighted", **kw)
+    # the same seed and batches: the logged per-trace loss carries the extra term
+    assert run.history[0]["train_loss"] > plain.history[0]["train_loss"]
+    with pytest.raises(TrainingError, match="quantile_weight"):
+        train(dataset, weighted.with_training(epochs=2, quantile_weight=1.0), tmp_path / "weighted", resume=True, **kw)

@@ -36,6 +36,9 @@ class TrainConfig:
     # spike-count error, see noble.spikes.firing_selection_score) or "rel_l4" (the authors' criterion)
     selection: str = "firing"
     loss_p: int = 4  # relative L^p loss per trace, averaged over the batch
+    # weight of the timing-free quantile term (noble.training.losses.relative_quantile_lp, same p) added to the
+    # pointwise loss; 0 is the paper's loss. Written into configurations only when non-zero (LATER_FIELDS).
+    quantile_weight: float = 0.0
     seed: int = 0
     holdout_fraction: float = 0.1  # unseen currents of train HoF models held out (train-HoF test set)
     checkpoint_every: int = 25  # epochs between periodic checkpoints (0: none)
@@ -57,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"holdout_fraction must be in [0, 1), not {self.holdout_fraction}")
         if self.amp not in (None, "bf16", "fp16"):
             raise ConfigError(f"amp must be null, 'bf16' or 'fp16', not {self.amp!r}")
+        if not self.quantile_weight >= 0.0:
+            raise ConfigError(f"quantile_weight must be >= 0, not {self.quantile_weight}")
         if self.loss_p < 1:
             raise ConfigError(f"loss_p must be >= 1, not {self.loss_p}")
         if self.schedule not in ("plateau", "cosine"):
@@ -74,6 +79,17 @@ class TrainConfig:
                               " (noble.fast.FastFNO); neuralop's FNO is the reference of predict(engine='reference')")
 
 
+#: Training settings added after version 0.1.0 shipped weights, with the default that reproduces the earlier
+#: behaviour: :meth:`RunConfig.as_dict` leaves them out at that default, so the configurations, cards and cache
+#: signatures of earlier runs (and the pretrained weights) stay valid.
+LATER_FIELDS: dict[str, Any] = {"quantile_weight": 0.0}
+
+
+def training_dict(training: "TrainConfig") -> dict[str, Any]:
+    """``training`` as a plain dict, without the :data:`LATER_FIELDS` that hold their earlier default."""
+    return {k: v for k, v in asdict(training).items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a training run."""
@@ -88,7 +104,7 @@ class RunConfig:
             "name": self.name,
             "model": self.model.as_dict(),
             "embedding": {k: v for k, v in self.embedding.as_dict().items() if k not in ("in_channels", "channels")},
-            "training": asdict(self.training),
+            "training": training_dict(self.training),
         }
 
     def with_training(self, **overrides: Any) -> "RunConfig":

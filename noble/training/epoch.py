@@ -14,7 +14,7 @@ from typing import Protocol
 
 import torch
 
-from noble.training.losses import relative_l2_squared, relative_lp, sag_amplitude
+from noble.training.losses import relative_l2_squared, relative_lp, relative_quantile_lp, sag_amplitude
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -32,16 +32,21 @@ class BatchObjective(Protocol):
 
 @dataclass(frozen=True)
 class RelativeLpObjective:
-    """The paper's loss: the relative L^p error of each trace (:func:`relative_lp`), averaged over the batch.
+    """The paper's loss: the relative L^p error of each trace (:func:`relative_lp`), averaged over the batch;
+    with ``quantile_weight`` > 0, plus that weight times the timing-free :func:`relative_quantile_lp` of the trace.
 
     ``voltage_mV`` ``[N, T]`` holds the targets; ``rows`` index it.
     """
 
     voltage_mV: torch.Tensor
     p: int = 4
+    quantile_weight: float = 0.0
 
     def __call__(self, pred_mV: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        per_trace = relative_lp(pred_mV.float(), self.voltage_mV[rows], self.p)
+        pred, target = pred_mV.float(), self.voltage_mV[rows]
+        per_trace = relative_lp(pred, target, self.p)
+        if self.quantile_weight:
+            per_trace = per_trace + self.quantile_weight * relative_quantile_lp(pred, target, self.p)
         return per_trace.mean(), per_trace
 
 
