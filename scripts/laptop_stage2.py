@@ -45,9 +45,9 @@ def main() -> int:
     coarse = read_dataset(args.train).coarsened(args.factor)
     # the stage the pipeline would train with Profile.main_stages = (this stage,): the same configuration
     base = steps.model_config("laptop", "human_pvalb_689331391", name="laptop-main")
-    stage = ResolutionStage(args.factor, args.epochs, args.hold_epochs, 0.002)
-    config = stage_config(base, stage, 2, coarse.template.n_samples).with_training(max_minutes=args.max_minutes,
-                                                                                 quantile_weight=args.quantile_weight)
+    stage = ResolutionStage(args.factor, args.epochs, args.hold_epochs, 0.002,
+                            quantile_weight=args.quantile_weight or 0.0)
+    config = stage_config(base, stage, 2, coarse.template.n_samples).with_training(max_minutes=args.max_minutes)
     resume = (args.out / "state" / "last.pt").is_file()
     result = train(coarse, config, args.out, resume=resume, init_weights=None if resume else args.init,
                    progress=False)

@@ -20,12 +20,12 @@ KW = {"feature_table": SYNTH_TABLE, "train_hofs": SYNTH_TRAIN_HOFS, "test_hofs":
 
 def test_stage_settings_are_checked():
     for bad in ({"factor": 0}, {"factor": 2.0}, {"epochs": 0}, {"hold_epochs": 5}, {"learning_rate": 0.0},
-                {"min_lr_fraction": 1.5}):
+                {"min_lr_fraction": 1.5}, {"quantile_weight": -0.5}):
         args = {"factor": 2, "epochs": 3, "hold_epochs": 1, "learning_rate": 0.01, **bad}
         with pytest.raises(TrainingError):
             ResolutionStage(**args)
-    stage = ResolutionStage(2, 3, 1, 0.01)
-    assert ResolutionStage.from_dict(stage.as_dict()) == stage
+    for stage in (ResolutionStage(2, 3, 1, 0.01), ResolutionStage(2, 3, 1, 0.01, quantile_weight=1.0)):
+        assert ResolutionStage.from_dict(stage.as_dict()) == stage
 
 
 def test_coarse_grids_keep_an_fft_friendly_length():
@@ -47,8 +47,11 @@ def test_stage_configurations_follow_the_base_run():
     assert (config.training.epochs, config.training.hold_epochs, config.training.schedule) == (50, 34, "cosine")
     assert (config.model.n_layers, config.model.n_modes, config.embedding) == (base.model.n_layers,
                                                                               base.model.n_modes, base.embedding)
+    assert config.training.quantile_weight == 0.0 and "quantile_weight" not in config.as_dict()["training"]
     last = stage_config(base, ResolutionStage(1, 3, 0, 0.0002), 3, 8583)
     assert last.model == base.model and last.training.learning_rate == 0.0002
+    weighted = stage_config(base, ResolutionStage(2, 50, 34, 0.002, quantile_weight=1.0), 2, 4292)
+    assert weighted.training.quantile_weight == 1.0 and weighted.as_dict()["training"]["quantile_weight"] == 1.0
 
 
 def test_stages_chain_their_weights_log_every_epoch_and_are_not_rerun(synthetic_dataset, tmp_path):

@@ -32,13 +32,16 @@ STAGES_LOG = "stages.csv"
 @dataclass(frozen=True)
 class ResolutionStage:
     """One continuation stage: ``factor`` times coarser traces (1: the dataset's own grid), ``epochs`` epochs at
-    ``learning_rate`` held for ``hold_epochs`` and then a cosine decay to ``min_lr_fraction`` of it."""
+    ``learning_rate`` held for ``hold_epochs`` and then a cosine decay to ``min_lr_fraction`` of it; the loss
+    gains the timing-free quantile term at ``quantile_weight`` (:attr:`noble.training.TrainConfig.quantile_weight`;
+    0: the stage-1 loss)."""
 
     factor: int
     epochs: int
     hold_epochs: int
     learning_rate: float
     min_lr_fraction: float = 0.05
+    quantile_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
@@ -49,6 +52,8 @@ class ResolutionStage:
         if not self.learning_rate > 0 or not 0 < self.min_lr_fraction <= 1:
             raise TrainingError(f"a stage needs a positive learning rate and 0 < min_lr_fraction <= 1, not "
                                 f"{self.learning_rate} / {self.min_lr_fraction}")
+        if not self.quantile_weight >= 0:
+            raise TrainingError(f"a stage's quantile_weight must be >= 0, not {self.quantile_weight}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +61,7 @@ class ResolutionStage:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResolutionStage":
         return cls(int(data["factor"]), int(data["epochs"]), int(data["hold_epochs"]), float(data["learning_rate"]),
-                   float(data.get("min_lr_fraction", 0.05)))
+                   float(data.get("min_lr_fraction", 0.05)), float(data.get("quantile_weight", 0.0)))
 
 
 def coarse_padded_length(padded_length: int | None, n_samples: int, factor: int) -> int | None:
@@ -76,7 +81,7 @@ def stage_config(base: RunConfig, stage: ResolutionStage, index: int, n_coarse_s
                                                                     stage.factor))
     training = replace(base.training, epochs=stage.epochs, hold_epochs=stage.hold_epochs,
                        learning_rate=stage.learning_rate, min_lr_fraction=stage.min_lr_fraction, schedule="cosine",
-                       max_minutes=None)
+                       max_minutes=None, quantile_weight=stage.quantile_weight)
     return replace(base, name=f"{base.name}{suffix}", model=model, training=training)
 
 
