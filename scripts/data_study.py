@@ -4,7 +4,8 @@ Usage::
 
     python scripts/data_study.py train --init MODEL --train T.h5 [--extra E.h5] --out DIR [--epochs 24]
         [--hold-epochs 16] [--factor 2] [--quantile-weight W] [--threads 2]
-    python scripts/data_study.py score --init MODEL --train T.h5 --out CSV RUN[:EPOCH,EPOCH...] ...
+    python scripts/data_study.py score --init MODEL --train T.h5 [--on U.h5] --out CSV RUN[:EPOCH,EPOCH...] ...
+    python scripts/data_study.py regrid --init MODEL --out DIR RUN[:EPOCH]
 
 ``train`` continues the weights of ``MODEL`` (a model directory written by the pipeline, with its ``split.json``)
 on the rows of ``T.h5`` it trained on, plus every trace of ``E.h5`` when given (more traces per HoF), coarsened
@@ -13,13 +14,17 @@ the run and every epoch's weights are kept (``DIR/checkpoints``); ``--quantile-w
 quantile term to the loss (:attr:`noble.training.TrainConfig.quantile_weight`). ``score`` puts checkpoints of runs
 (``RUN`` a run directory of ``train`` or a stage directory of :func:`noble.training.stages.train_stages`) on the
 paper's grid and scores them on the rows of ``T.h5`` that ``MODEL`` held out for its own selection (neither run
-trained on them): missed firing, spike-count error, voltage relative L2 and L4, beside ``MODEL`` itself and the two baselines on the same traces.
-Units: nA, mV, ms.
+trained on them), or on every trace of ``--on U.h5`` (e.g. the unseen currents or the test HoFs of the pipeline):
+missed firing, spike-count error, voltage relative L2 and L4, beside ``MODEL`` itself and the two baselines on the same traces.
+``regrid`` writes the weights of one checkpoint of ``RUN`` on ``MODEL``'s grid (and padded length) as a model
+directory with its own card and ``MODEL``'s ``split.json``, so that ``noble evaluate`` (e.g.
+``MODEL=DIR bash scripts/laptop_main_report.sh OUT``) scores it like a pipeline model. Units: nA, mV, ms.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from noble.checkpoint import load_model, read_weight_tensors
+from noble.checkpoint import build_card, load_model, read_weight_tensors, save_model
 from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary
 from noble.model import NobleModel
 from noble.sim.traces import TraceDataset, read_dataset
@@ -65,7 +70,7 @@ def run_train(args: argparse.Namespace) -> None:
 def run_score(args: argparse.Namespace) -> None:
     train_ds = read_dataset(args.train)
     rows, holdout = training_rows(args.init, train_ds)
-    val = train_ds.select(holdout)
+    val = read_dataset(args.on) if args.on else train_ds.select(holdout)
     reference = load_model(args.init)
     entries: list[tuple[str, NobleModel]] = [(f"{args.init}", reference)]
     for spec in args.runs:
@@ -80,7 +85,8 @@ def run_score(args: argparse.Namespace) -> None:
     for name, model in entries:
         metrics = evaluate_model(model, val, None, reference=train_ds, reference_rows=rows, features=False,
                                  progress=False)
-        predictors = firing_summary(metrics["sets"][next(iter(metrics["sets"]))])
+        scored = [r for r in metrics["sets"].values() if r.get("n_traces")]  # e.g. only the test-HoF set
+        predictors = firing_summary(scored[0])
         if table:  # the baselines once, beside the starting model
             predictors = {"model": predictors["model"]}
         table.extend({"run": name, "predictor": predictor, **r} for predictor, r in predictors.items())
@@ -89,6 +95,29 @@ def run_score(args: argparse.Namespace) -> None:
     pd.DataFrame(table).to_csv(args.out, index=False)
     plot_scores(table, args.out.with_suffix(".png"))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+
+
+def load_checkpoint(spec: str) -> tuple[NobleModel, int | None]:
+    """The model of ``RUN[:EPOCH]``: the run's saved weights, or those of its checkpoint ``EPOCH``."""
+    run, _, epoch = spec.partition(":")
+    model = load_model(run)
+    if epoch:
+        tensors, _ = read_weight_tensors(Path(run) / "checkpoints" / f"epoch_{int(epoch):04d}.safetensors")
+        model.load_weight_tensors(tensors)
+    return model, int(epoch) if epoch else None
+
+
+def run_regrid(args: argparse.Namespace) -> None:
+    reference = load_model(args.init)
+    model, epoch = load_checkpoint(args.run)
+    moved = model.on_grid(reference.template, reference.config.padded_length)
+    training = {**model.card.get("training", {}), "checkpoint_epoch": epoch,
+                "regridded": {"from_samples": model.template.n_samples, "to_samples": reference.template.n_samples,
+                              "padded_length": reference.config.padded_length}}
+    card = build_card(moved, data=model.card.get("data"), training=training, name=f"{args.run} on the paper grid")
+    save_model(args.out, moved, card)
+    shutil.copy2(Path(args.init) / "split.json", args.out / "split.json")
+    print(f"wrote {args.out}: {args.run} on {reference.template.n_samples} samples")
 
 
 def plot_scores(table: list[dict], path: Path) -> None:
@@ -118,7 +147,8 @@ def plot_scores(table: list[dict], path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=6, frameon=False)
-    fig.suptitle(f"continuing the laptop main model: {start['n_traces']} held-out train-HoF traces", fontsize=9)
+    fig.suptitle(f"continuing the laptop main model: scored on {start['n_traces']} traces no run trained on",
+                 fontsize=9)
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -140,11 +170,16 @@ def main() -> int:
     s.add_argument("--init", type=Path, required=True)
     s.add_argument("--train", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--on", type=Path, help="score on every trace of this file instead of MODEL's held-out rows")
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("runs", nargs="+")
+    g = sub.add_parser("regrid")
+    g.add_argument("--init", type=Path, required=True)
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("run")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    (run_train if args.cmd == "train" else run_score)(args)
+    torch.set_num_threads(getattr(args, "threads", 2))
+    {"train": run_train, "score": run_score, "regrid": run_regrid}[args.cmd](args)
     return 0
 
 

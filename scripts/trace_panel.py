@@ -1,8 +1,10 @@
 """PDE against NOBLE on a few traces of a dataset the model never saw: a panel to judge by eye whether it fires.
 
-Usage: ``python scripts/trace_panel.py --model DIR --data F.h5 --out PNG [--n 6] [--seed 0]``.
+Usage: ``python scripts/trace_panel.py --model DIR --data F.h5 --out PNG [--n 6] [--seed 0] [--padded-length P]``.
 Picks ``--n`` traces (half of them among the PDE-spiking ones, the rest at random), predicts them and draws the
-PDE trace, the NOBLE trace and their spike counts (upward -20 mV crossings inside the step). Units: mV, ms, nA.
+PDE trace, the NOBLE trace and their spike counts (upward -20 mV crossings inside the step). A model trained on
+another grid (e.g. a coarse continuation stage) runs on the data's grid with the same weights
+(:meth:`noble.model.NobleModel.on_grid`, padded to ``--padded-length``). Units: mV, ms, nA.
 """
 from __future__ import annotations
 
@@ -28,9 +30,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--n", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--padded-length", type=int, default=None,
+                        help="FFT grid of the data's resolution, for a model trained on another grid")
     args = parser.parse_args()
     model = load_model(args.model)
     ds = read_dataset(args.data)
+    if model.template.n_samples != ds.template.n_samples:
+        model = model.on_grid(ds.template, args.padded_length)
     window = window_mask(ds.time, ds.template.delay_ms, ds.template.delay_ms + ds.template.duration_ms)
     true_counts = spike_counts(ds.voltage, window)
     rng = np.random.default_rng(args.seed)
