@@ -37,7 +37,7 @@ from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_sum
 from noble.model import NobleModel
 from noble.sim.traces import TraceDataset, read_dataset
 from noble.training import load_config, train
-from noble.training.loop import load_split
+from noble.training.loop import checkpoint_file, load_split
 from noble.training.stages import coarse_padded_length
 
 
@@ -77,9 +77,7 @@ def run_score(args: argparse.Namespace) -> None:
         run, _, epochs = spec.partition(":")
         model = load_model(run)
         for epoch in [int(e) for e in epochs.split(",")] if epochs else [None]:
-            if epoch is not None:
-                tensors, _ = read_weight_tensors(Path(run) / "checkpoints" / f"epoch_{epoch:04d}.safetensors")
-                model.load_weight_tensors(tensors)
+            load_epoch(model, run, epoch)
             entries.append((f"{run}:{epoch or 'saved'}", model.on_grid(val.template, reference.config.padded_length)))
     table = []
     for name, model in entries:
@@ -97,19 +95,18 @@ def run_score(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
 
 
-def load_checkpoint(spec: str) -> tuple[NobleModel, int | None]:
-    """The model of ``RUN[:EPOCH]``: the run's saved weights, or those of its checkpoint ``EPOCH``."""
-    run, _, epoch = spec.partition(":")
-    model = load_model(run)
-    if epoch:
-        tensors, _ = read_weight_tensors(Path(run) / "checkpoints" / f"epoch_{int(epoch):04d}.safetensors")
+def load_epoch(model: NobleModel, run: str | Path, epoch: int | None) -> None:
+    """Put the weights of ``run``'s checkpoint ``epoch`` into ``model`` (``None``: keep the run's saved weights)."""
+    if epoch is not None:
+        tensors, _ = read_weight_tensors(checkpoint_file(run, epoch))
         model.load_weight_tensors(tensors)
-    return model, int(epoch) if epoch else None
 
 
 def run_regrid(args: argparse.Namespace) -> None:
     reference = load_model(args.init)
-    model, epoch = load_checkpoint(args.run)
+    run, _, epoch_text = args.run.partition(":")
+    model, epoch = load_model(run), int(epoch_text) if epoch_text else None
+    load_epoch(model, run, epoch)
     moved = model.on_grid(reference.template, reference.config.padded_length)
     training = {**model.card.get("training", {}), "checkpoint_epoch": epoch,
                 "regridded": {"from_samples": model.template.n_samples, "to_samples": reference.template.n_samples,

@@ -36,8 +36,8 @@ def main() -> int:
     parser.add_argument("--factor", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--hold-epochs", type=int, default=34)
-    parser.add_argument("--quantile-weight", type=float, default=None,
-                        help="weight of the quantile loss term (TrainConfig.quantile_weight; default 0)")
+    parser.add_argument("--quantile-weight", type=float, default=0.0,
+                        help="weight of the quantile loss term (TrainConfig.quantile_weight)")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -45,8 +45,7 @@ def main() -> int:
     coarse = read_dataset(args.train).coarsened(args.factor)
     # the stage the pipeline would train with Profile.main_stages = (this stage,): the same configuration
     base = steps.model_config("laptop", "human_pvalb_689331391", name="laptop-main")
-    stage = ResolutionStage(args.factor, args.epochs, args.hold_epochs, 0.002,
-                            quantile_weight=args.quantile_weight or 0.0)
+    stage = ResolutionStage(args.factor, args.epochs, args.hold_epochs, 0.002, quantile_weight=args.quantile_weight)
     config = stage_config(base, stage, 2, coarse.template.n_samples).with_training(max_minutes=args.max_minutes)
     resume = (args.out / "state" / "last.pt").is_file()
     result = train(coarse, config, args.out, resume=resume, init_weights=None if resume else args.init,

@@ -312,7 +312,7 @@ def train(
                                   name=config.name)
                 save_model(out, model, card)
             if tc.checkpoint_every and (epoch + 1) % tc.checkpoint_every == 0:
-                save_weights(model, out / "checkpoints" / f"epoch_{epoch + 1:04d}.safetensors")
+                save_weights(model, checkpoint_file(out, epoch + 1))
             save_training_state(state_path, {
                 "epoch": epoch + 1, **trainer.state(),
                 "best": best, "best_epoch": best_epoch if best_epoch is not None else -1, "history": history,
@@ -330,10 +330,16 @@ def train(
                        time.perf_counter() - t_start)
 
 
+def checkpoint_file(run_dir: str | Path, epoch: int) -> Path:
+    """The periodic checkpoint of epoch ``epoch`` (1-based) in a run directory (``TrainConfig.checkpoint_every``)."""
+    return Path(run_dir) / "checkpoints" / f"epoch_{epoch:04d}.safetensors"
+
+
 def load_split(model_dir: str | Path) -> dict[str, Any] | None:
     """The row split a run recorded (``None`` when the directory has none)."""
     path = Path(model_dir) / "split.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["DataSplit", "TrainResult", "TrainingError", "initial_weights", "load_split", "pick_device", "train"]
+__all__ = ["DataSplit", "TrainResult", "TrainingError", "checkpoint_file", "initial_weights", "load_split", "pick_device",
+           "train"]

@@ -121,11 +121,10 @@ def run_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_scale
               epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
               amp_dtype: torch.dtype | None) -> float:
     """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss, plus the
-    quantile term when ``tc.quantile_weight`` is set);
-    returns the mean per-trace loss of the epoch."""
+    quantile term when ``tc.quantile_weight`` is set); returns the mean per-trace loss of the epoch."""
     order = train_rows[seeded_order(int(train_rows.numel()), tc.seed * 1_000_003 + epoch).to(volt.device)]
-    loss = optimize_epoch(net, optimizer, order, tc.batch_size, amp, feats, RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight),
-                          grad_scaler, amp_dtype)
+    objective = RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight)
+    loss = optimize_epoch(net, optimizer, order, tc.batch_size, amp, feats, objective, grad_scaler, amp_dtype)
     return loss.per_trace
 
 
