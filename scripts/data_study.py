@@ -2,13 +2,13 @@
 
 Usage::
 
-    python scripts/data_study.py train --init MODEL --train T.h5 [--extra E.h5] --out DIR [--epochs 24]
+    python scripts/data_study.py train --init MODEL --train T.h5 [--extra E.h5 ...] --out DIR [--epochs 24]
         [--hold-epochs 16] [--factor 2] [--quantile-weight W] [--threads 2]
     python scripts/data_study.py score --init MODEL --train T.h5 [--on U.h5] --out CSV RUN[:EPOCH,EPOCH...] ...
     python scripts/data_study.py regrid --init MODEL --out DIR RUN[:EPOCH]
 
 ``train`` continues the weights of ``MODEL`` (a model directory written by the pipeline, with its ``split.json``)
-on the rows of ``T.h5`` it trained on, plus every trace of ``E.h5`` when given (more traces per HoF), coarsened
+on the rows of ``T.h5`` it trained on, plus every trace of each ``--extra E.h5`` file (more traces per HoF), coarsened
 ``--factor`` times, at Adam's 0.002 held for ``--hold-epochs`` and then a cosine decay; no rows are held out inside
 the run and every epoch's weights are kept (``DIR/checkpoints``); ``--quantile-weight`` adds the timing-free
 quantile term to the loss (:attr:`noble.training.TrainConfig.quantile_weight`). ``score`` puts checkpoints of runs
@@ -52,9 +52,10 @@ def training_rows(init: Path, train_ds: TraceDataset) -> tuple[np.ndarray, np.nd
 def run_train(args: argparse.Namespace) -> None:
     train_ds = read_dataset(args.train)
     rows, _ = training_rows(args.init, train_ds)
-    extra = read_dataset(args.extra) if args.extra else None
-    data = train_ds.select(rows)  # concat's data card names both parts
-    data = (data.concat(extra) if extra is not None else data).coarsened(args.factor)
+    data = train_ds.select(rows)  # concat's data card names every part
+    for extra in args.extra:
+        data = data.concat(read_dataset(extra))
+    data = data.coarsened(args.factor)
     base = load_config("laptop")
     config = replace(base, name=f"data-study-coarse{args.factor}-{len(data)}",
                      model=replace(base.model, padded_length=coarse_padded_length(base.model.padded_length,
@@ -156,7 +157,7 @@ def main() -> int:
     t = sub.add_parser("train")
     t.add_argument("--init", type=Path, required=True)
     t.add_argument("--train", type=Path, required=True)
-    t.add_argument("--extra", type=Path)
+    t.add_argument("--extra", type=Path, action="append", default=[], help="more traces (repeatable)")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--epochs", type=int, default=24)
     t.add_argument("--hold-epochs", type=int, default=16)

@@ -11,7 +11,7 @@ from noble.hashing import sha256_file
 from noble.training import TrainingError, load_config, read_dataset
 from noble.training.stages import (STAGE_FILE, STAGES_LOG, ResolutionStage, coarse_padded_length, stage_config,
                                    stage_finished, train_stages)
-from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS
+from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, write_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -24,8 +24,15 @@ def test_stage_settings_are_checked():
         args = {"factor": 2, "epochs": 3, "hold_epochs": 1, "learning_rate": 0.01, **bad}
         with pytest.raises(TrainingError):
             ResolutionStage(**args)
-    for stage in (ResolutionStage(2, 3, 1, 0.01), ResolutionStage(2, 3, 1, 0.01, quantile_weight=1.0)):
+    for bad in ({"extra_samples": -1}, {"extra_samples": 2.5}, {"extra_seed": -3}, {"extra_samples": True}):
+        with pytest.raises(TrainingError, match="non-negative integer"):
+            ResolutionStage(2, 3, 1, 0.01, **bad)
+    for stage in (ResolutionStage(2, 3, 1, 0.01), ResolutionStage(2, 3, 1, 0.01, quantile_weight=1.0),
+                  ResolutionStage(2, 3, 1, 0.01, extra_samples=40, extra_seed=21)):
         assert ResolutionStage.from_dict(stage.as_dict()) == stage
+    # a stage that adds no traces keeps the dictionary (and so the signature) of older recipes
+    assert "extra_samples" not in ResolutionStage(2, 3, 1, 0.01).as_dict()
+    assert ResolutionStage(2, 3, 1, 0.01, extra_samples=40, extra_seed=21).as_dict()["extra_seed"] == 21
 
 
 def test_coarse_grids_keep_an_fft_friendly_length():
@@ -91,6 +98,73 @@ def test_stages_chain_their_weights_log_every_epoch_and_are_not_rerun(synthetic_
     assert not stage_finished(dirs[2], stage_config(base, stages[1], 3, dataset.template.n_samples))
 
 
+def test_a_stage_adds_traces_keeps_the_first_stages_held_out_rows_and_ends_on_the_full_grid(synthetic_dataset,
+                                                                                            tmp_path):
+    import numpy as np
+
+    dataset = read_dataset(synthetic_dataset)
+    rng = np.random.default_rng(5)
+    hofs = np.repeat(np.asarray(SYNTH_TRAIN_HOFS), 4)
+    extra = read_dataset(write_synthetic(tmp_path / "extra.h5", rng.uniform(-0.11, 0.28, hofs.size), hofs, seed=5))
+    base = load_config("quick").with_training(epochs=1, batch_size=8)
+    stages = (ResolutionStage(2, 2, 1, 0.004, quantile_weight=1.0, extra_samples=len(extra), extra_seed=5),)
+    dirs, final = [tmp_path / "s1", tmp_path / "s2"], tmp_path / "model"
+    summaries = train_stages(dataset, base, stages, dirs, extra=[extra], final_dir=final, train_kwargs=KW,
+                             log=lambda _: None)
+    first = json.loads((dirs[0] / "split.json").read_text())
+    second = json.loads((dirs[1] / "split.json").read_text())
+    # stage 2 trains on stage 1's training rows plus every extra trace and selects on stage 1's held-out rows
+    assert first["holdout"] and second["holdout"] == first["holdout"]
+    extra_rows = list(range(len(dataset), len(dataset) + len(extra)))
+    assert second["train"] == sorted(first["train"] + extra_rows)
+    assert not set(second["train"]) & set(first["holdout"])
+    stage_card = dataset.concat(extra).coarsened(2).data_card_sha256
+    assert second["data_card_sha256"] == stage_card == summaries[1]["data_card_sha256"]
+    assert load_model(dirs[1]).card["training"]["n_train"] == len(first["train"]) + len(extra)
+    # the coarse last stage's weights, moved onto the dataset's grid, are the model
+    coarse, model = load_model(dirs[1]), load_model(final)
+    assert coarse.template.n_samples == -(-dataset.template.n_samples // 2) and model.template == dataset.template
+    for name, tensor in coarse.weight_tensors().items():
+        assert np.array_equal(tensor.numpy(), model.weight_tensors()[name].numpy())
+    assert model.card["training"]["regridded"]["to_samples"] == dataset.template.n_samples
+    assert (final / STAGES_LOG).is_file() and (final / "split.json").read_text() == (dirs[1] / "split.json").read_text()
+    # finished stages are found again; other extra traces make stage 2 train anew
+    stamp = (dirs[1] / "model.safetensors").stat().st_mtime_ns
+    train_stages(dataset, base, stages, dirs, extra=[extra], final_dir=final, train_kwargs=KW, log=lambda _: None)
+    assert (dirs[1] / "model.safetensors").stat().st_mtime_ns == stamp
+    other = read_dataset(write_synthetic(tmp_path / "other.h5", rng.uniform(-0.11, 0.28, hofs.size), hofs, seed=6))
+    assert not stage_finished(dirs[1], stage_config(base, stages[0], 2, coarse.template.n_samples),
+                              dataset.concat(other).coarsened(2).data_card_sha256)
+
+
+def test_stages_refuse_missing_or_unasked_extra_traces_and_a_coarse_end_without_a_final_directory(
+        synthetic_dataset, tmp_path):
+    dataset = read_dataset(synthetic_dataset)
+    base = load_config("quick").with_training(epochs=1, batch_size=8)
+    dirs = [tmp_path / "s1", tmp_path / "s2"]
+    with pytest.raises(TrainingError, match="final_dir"):
+        train_stages(dataset, base, (ResolutionStage(2, 1, 0, 0.004),), dirs, train_kwargs=KW, log=lambda _: None)
+    with pytest.raises(TrainingError, match="adding 12 traces needs them"):
+        train_stages(dataset, base, (ResolutionStage(1, 1, 0, 0.004, extra_samples=12),), dirs, train_kwargs=KW,
+                     log=lambda _: None)
+    with pytest.raises(TrainingError, match="adds none"):
+        train_stages(dataset, base, (ResolutionStage(1, 1, 0, 0.004),), dirs, extra=[dataset], train_kwargs=KW,
+                     log=lambda _: None)
+
+
+def test_explicit_held_out_rows_replace_the_random_split():
+    import numpy as np
+
+    from noble.errors import DataError
+    from noble.training.data import split_rows
+
+    hof = np.array([0, 0, 1, 1, 2, 2, 7, 7])
+    split = split_rows(hof, [0, 1, 2], [7], 0.5, 0, holdout_rows=[3, 0])
+    assert split.holdout.tolist() == [0, 3] and split.train.tolist() == [1, 2, 4, 5] and split.test_hofs.tolist() == [6, 7]
+    with pytest.raises(DataError, match="not rows of train HoF models"):
+        split_rows(hof, [0, 1, 2], [7], 0.5, 0, holdout_rows=[6])
+
+
 def test_a_wrong_number_of_directories_is_refused(synthetic_dataset, tmp_path):
     with pytest.raises(TrainingError, match="directories"):
         train_stages(read_dataset(synthetic_dataset), load_config("quick"), (ResolutionStage(2, 1, 0, 0.01),),
@@ -118,8 +192,10 @@ def test_the_pipeline_trains_a_profiles_main_model_in_its_stages(quick_dataset, 
     assert info["status"] == "finished" and info["signature"]["stages"] == [prof.main_stages[0].as_dict()]
     assert [s["factor"] for s in info["stages"]] == [1, 2]
     assert info["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in info["stages"]))
-    first = steps.stage_directories(out, 2)[0]
-    assert load_model(out).card["training"]["init_weights_sha256"] == sha256_file(first / "model.safetensors")
+    directories, final = steps.stage_directories(out, prof.main_stages)
+    assert final == out and [d.name for d in directories] == ["main.stage1", "main.stage2"]
+    assert load_model(out).card["training"]["init_weights_sha256"] == sha256_file(directories[0] / "model.safetensors")
+    assert load_model(out).template == read_dataset(quick_dataset).template  # the coarse stage, on the data's grid
     with (out / STAGES_LOG).open() as fh:
         assert [r["stage"] for r in csv.DictReader(fh)] == ["1", "2"]
     # the same call again finds the finished model; a profile without stages names none in its signature
@@ -128,6 +204,18 @@ def test_the_pipeline_trains_a_profiles_main_model_in_its_stages(quick_dataset, 
     single = steps.ensure_model(replace(prof, main_stages=()), cell, layout)
     assert "stages" not in json.loads((single / steps.SIGNATURE_FILE).read_text())["signature"]
     assert not (single / STAGES_LOG).exists()
+    # shipped stage-1 weights (a stage-free main model of the same signature) start the stages without training
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(steps, "pretrained_dir", lambda profile, cell, tag: shipped / tag)
+    steps.ship_pretrained(single, "quick", cell, "main.stage1")
+    monkeypatch.delenv(steps.RETRAIN_ENV)
+    _, fresh = steps.run_settings("quick", cell, tmp_path / "fresh")
+    staged = steps.ensure_model(prof, cell, fresh)
+    stage1 = steps.stage_directories(staged, prof.main_stages)[0][0]
+    assert sha256_file(stage1 / "model.safetensors") == sha256_file(single / "model.safetensors")
+    assert "pretrained" in json.loads((stage1 / steps.SIGNATURE_FILE).read_text())["source"]
+    assert (stage1 / STAGE_FILE).is_file() and not (stage1 / "state").exists()  # copied, not trained
+    assert load_model(staged).card["training"]["init_weights_sha256"] == sha256_file(single / "model.safetensors")
 
 
 def test_a_model_moves_to_another_grid_with_the_same_weights():
@@ -148,3 +236,32 @@ def test_a_model_moves_to_another_grid_with_the_same_weights():
     for name, tensor in model.weight_tensors().items():
         assert torch.equal(tensor, moved.weight_tensors()[name])
     assert not moved.training and not hasattr(moved, "card")
+
+
+def test_the_pipeline_simulates_a_stages_extra_traces_and_names_their_plan(quick_dataset, data_root, tmp_path,
+                                                                           monkeypatch):
+    from dataclasses import replace
+
+    from noble.pipeline import steps
+    from noble.pipeline.profiles import get_profile
+
+    monkeypatch.setenv("NOBLE_DATA_DIR", str(data_root))
+    monkeypatch.setenv(steps.RETRAIN_ENV, "1")
+    monkeypatch.setattr(steps, "ensure_dataset", lambda *args, **kw: quick_dataset)
+    cell = "human_pvalb_689331391"
+    train_hofs = sorted(set(read_dataset(quick_dataset).hof.tolist()) - {32})
+    monkeypatch.setattr(steps, "hof_pools", lambda *args: (tuple(train_hofs), (32,)))
+    stage = ResolutionStage(1, 1, 0, 0.004, quantile_weight=1.0, extra_samples=3, extra_seed=9)
+    prof = replace(get_profile("quick"), n_train_hofs=None, epochs=1, max_minutes=None, main_stages=(stage,))
+    _, layout = steps.run_settings("quick", cell, tmp_path)
+    out = steps.ensure_model(prof, cell, layout)
+    extra = read_dataset(steps.extra_training_path(layout, 3, 9))
+    assert len(extra) == 3 and set(extra.hof.tolist()) <= set(train_hofs) and extra.seed == 9
+    signature = json.loads((out / steps.SIGNATURE_FILE).read_text())["signature"]
+    assert signature["stages"][0]["extra_samples"] == 3
+    assert signature["stage_extra_plans"] == [steps._dataset_plan_sha(steps.extra_training_path(layout, 3, 9))]
+    first, second = (json.loads((d / "split.json").read_text()) for d in steps.stage_directories(out, (stage,))[0])
+    assert second["holdout"] == first["holdout"] and len(second["train"]) == len(first["train"]) + 3
+    # the extra traces never repeat another dataset's amplitudes
+    with pytest.raises(steps.PipelineError, match="extra_seed"):
+        steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=steps.TRAIN_SEED),)), cell, layout)

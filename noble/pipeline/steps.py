@@ -52,7 +52,7 @@ from noble.sim.dataset import generate_dataset, grid_plan, sampled_plan
 from noble.sim.traces import TraceDataset, read_dataset, upgrade_dataset
 from noble.training import load_config, train
 from noble.training.loop import load_split
-from noble.training.stages import STAGES_LOG, train_stages
+from noble.training.stages import STAGES_LOG, ResolutionStage, mark_stage_finished, stage_finished, train_stages
 
 #: The VIP cell of the paper's second experiment.
 VIP_CELL = "human_vip_685806972"
@@ -425,8 +425,12 @@ def ensure_model(
     }
     stages = prof.main_stages if (tag == "main" and seed is None and features is None and train_hofs is None
                                   and n_train_samples is None) else ()
+    stage1_signature = dict(signature)
+    extra_plans = [_extra_plan(prof, cell, use_train, s) for s in stages]
     if stages:
         signature["stages"] = [s.as_dict() for s in stages]
+    if any(p is not None for p in extra_plans):
+        signature["stage_extra_plans"] = [p.fingerprint() if p is not None else None for p in extra_plans]
     out = layout.model_dir / tag
     state = _read_json(out / SIGNATURE_FILE)
     same = state is not None and state.get("signature") == signature
@@ -443,7 +447,8 @@ def ensure_model(
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / SIGNATURE_FILE, {"status": "running", "signature": signature})
     if stages:
-        done = _train_stages(dataset, config, stages, out, use_train, pool_test)
+        done = _train_stages(prof, cell, layout, dataset, config, stages, extra_plans, out, use_train, pool_test,
+                             stage1_signature)
     else:
         result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
         done = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
@@ -456,20 +461,55 @@ def ensure_model(
     return out
 
 
-def stage_directories(out: Path, n_stages: int) -> list[Path]:
-    """Directories of a staged model: ``<tag>.stage1`` ... for the stages before the last, ``out`` for the last."""
-    return [out.parent / f"{out.name}.stage{i}" for i in range(1, n_stages)] + [out]
+def stage_directories(out: Path, stages: Sequence[ResolutionStage]) -> tuple[list[Path], Path | None]:
+    """Directories of a staged model: ``<tag>.stage1``, ``<tag>.stage2``, ... and ``out`` for the last stage; when
+    the last stage runs on coarser traces it keeps its own ``<tag>.stageN`` and ``out`` (the second value) receives
+    its model on the dataset's grid."""
+    n = len(stages) + 1
+    if stages and stages[-1].factor > 1:
+        return [out.parent / f"{out.name}.stage{i}" for i in range(1, n + 1)], out
+    return [out.parent / f"{out.name}.stage{i}" for i in range(1, n)] + [out], None
 
 
-def _train_stages(dataset, config, stages, out: Path, use_train, pool_test) -> dict[str, Any]:
-    """Train the main model in its profile's stages (:func:`noble.training.stages.train_stages`); what the last
-    stage reported, its epochs and the wall time of all stages (s)."""
-    summaries = train_stages(dataset, config, stages, stage_directories(out, len(stages) + 1),
+def extra_training_path(layout: RunLayout, n_samples: int, seed: int) -> Path:
+    """Where the extra training traces of a continuation stage are simulated."""
+    return layout.data_dir / f"train_extra-{n_samples}-seed{seed}.h5"
+
+
+def _extra_plan(prof: Profile, cell: str, use_train: Sequence[int], stage: ResolutionStage):
+    """The simulation plan of the traces a stage adds (``None`` when it adds none): new skew-normal amplitudes on
+    the train HoF models, seeded by the stage."""
+    if not stage.extra_samples:
+        return None
+    if stage.extra_seed in (TRAIN_SEED, UNSEEN_SEED, TEST_SEED):
+        raise PipelineError(f"a stage's extra_seed {stage.extra_seed} would repeat the amplitudes of another "
+                            f"dataset of the run (seeds {TRAIN_SEED}, {UNSEEN_SEED}, {TEST_SEED})")
+    return sampled_plan(cell, stage.extra_samples, stage.extra_seed, hofs=use_train,
+                        engine_options={"discretization": prof.discretization})
+
+
+def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, stages, extra_plans, out: Path,
+                  use_train, pool_test, stage1_signature: Mapping[str, Any]) -> dict[str, Any]:
+    """Train the main model in its profile's stages (:func:`noble.training.stages.train_stages`), starting from
+    shipped stage-1 weights when they match ``stage1_signature``; what the last stage reported, its epochs and
+    the wall time of all stages (s)."""
+    directories, final_dir = stage_directories(out, stages)
+    first = directories[0]
+    if not retrain_requested() and not stage_finished(first, config, dataset.data_card_sha256) \
+            and not (first / "state" / "last.pt").is_file():
+        if _use_pretrained(prof.name, cell, first.name, stage1_signature, dataset, first):
+            shipped = _read_json(first / SIGNATURE_FILE) or {}
+            mark_stage_finished(first, config, 1, 1, {k: shipped.get(k) for k in
+                                                      ("epochs_completed", "best_epoch", "stopped", "wall_time_s")},
+                                dataset.data_card_sha256)
+    extra = [read_dataset(_simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, prof.workers))
+             if plan is not None else None for plan in extra_plans]
+    summaries = train_stages(dataset, config, stages, directories, extra=extra, final_dir=final_dir,
                              train_kwargs={"train_hofs": use_train, "test_hofs": pool_test})
     last = summaries[-1]
     return {"epochs_completed": last["epochs_completed"], "best_epoch": last["best_epoch"], "stopped": last["stopped"],
-            "wall_time_s": float(sum(s["wall_time_s"] for s in summaries)),
-            "stages": [{k: s[k] for k in ("stage", "factor", "epochs_completed", "best_epoch", "wall_time_s")}
+            "wall_time_s": float(sum(s["wall_time_s"] or 0.0 for s in summaries)),
+            "stages": [{k: s.get(k) for k in ("stage", "factor", "epochs_completed", "best_epoch", "wall_time_s")}
                        for s in summaries]}
 
 

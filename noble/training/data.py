@@ -28,9 +28,11 @@ class DataSplit:
 
 
 def split_rows(
-    hof: np.ndarray, train_hofs: Sequence[int], test_hofs: Sequence[int], holdout_fraction: float, seed: int
+    hof: np.ndarray, train_hofs: Sequence[int], test_hofs: Sequence[int], holdout_fraction: float, seed: int,
+    holdout_rows: Sequence[int] | None = None,
 ) -> DataSplit:
-    """Split rows by the cell split; hold out a random ``holdout_fraction`` of the train HoFs' rows (seeded).
+    """Split rows by the cell split; hold out a random ``holdout_fraction`` of the train HoFs' rows (seeded), or
+    exactly ``holdout_rows`` when given (e.g. a continuation stage keeping its first stage's held-out rows).
 
     Rows of HoF models in neither list are an error: every trace must belong to the split.
     """
@@ -40,9 +42,18 @@ def split_rows(
     unknown = sorted(set(np.unique(hof).tolist()) - train_set - test_set)
     if unknown:
         raise DataError(f"dataset has traces of HoF models {unknown[:10]} that are in neither the train nor the test split")
+    test = np.flatnonzero(np.isin(hof, sorted(test_set)))
+    if holdout_rows is not None:
+        candidates = np.flatnonzero(np.isin(hof, sorted(train_set)))
+        holdout = np.unique(np.asarray(holdout_rows, dtype=np.int64))
+        stray = np.setdiff1d(holdout, candidates)
+        if stray.size:
+            raise DataError(f"held-out rows {stray[:10].tolist()} are not rows of train HoF models "
+                            f"(the dataset has {hof.size} rows)")
+        train = np.setdiff1d(candidates, holdout)
+        return DataSplit(train.astype(np.int64), holdout, test.astype(np.int64))
     rng = np.random.default_rng(seed)
     rows = rng.permutation(np.flatnonzero(np.isin(hof, sorted(train_set))))
     n_hold = int(round(holdout_fraction * rows.size))
     holdout, train = np.sort(rows[:n_hold]), np.sort(rows[n_hold:])
-    test = np.flatnonzero(np.isin(hof, sorted(test_set)))
     return DataSplit(train.astype(np.int64), holdout.astype(np.int64), test.astype(np.int64))

@@ -219,13 +219,15 @@ def train(
     test_hofs: Sequence[int] | None = None,
     cell_root: str | Path | None = None,
     init_weights: str | Path | None = None,
+    holdout_rows: Sequence[int] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train (or with ``resume=True`` continue) a model; see the module docstring for the output directory.
 
     ``init_weights`` (a model directory or ``.safetensors`` file of the same architecture) starts a fresh run
     from those weights instead of the seeded initialisation (e.g. full-resolution fine-tuning of a model trained
-    on coarser traces; the FNO is resolution-agnostic); the card records their SHA-256.
+    on coarser traces; the FNO is resolution-agnostic); the card records their SHA-256. ``holdout_rows`` (rows of
+    train HoF models) are held out for selection instead of a random ``holdout_fraction`` of them.
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -238,7 +240,7 @@ def train(
     dataset = data if isinstance(data, TraceDataset) else read_dataset(data)
     table, train_set, test_set, feature_source = resolve_features(dataset, feature_table, train_hofs, test_hofs,
                                                                   cell_root)
-    split = split_rows(dataset.hof, train_set, test_set, tc.holdout_fraction, tc.seed)
+    split = split_rows(dataset.hof, train_set, test_set, tc.holdout_fraction, tc.seed, holdout_rows)
     if split.train.size == 0:
         raise TrainingError(f"{dataset.path}: no training traces (no rows of train HoF models)")
     (out / "split.json").write_text(json.dumps({"data_card_sha256": dataset.data_card_sha256, **split.as_dict()}) + "\n")

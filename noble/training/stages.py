@@ -5,7 +5,12 @@ The FNO is resolution-agnostic, so a model trained at the paper's grid can go on
 come back to the full grid for a short last stage. Each stage is a plain :func:`noble.training.train` run started
 from the previous stage's saved weights (``init_weights``), with the same hold-out split (the split depends only on
 the HoF labels and the seed) and the same selection criterion, in its own directory, resumable; a stage that
-finished is not run again. The last stage's directory is the model. Units: nA, mV, ms.
+finished is not run again. The last stage's directory is the model; when that stage ran on coarser traces, the
+model is also written on the dataset's own grid into a final directory of its own (same weights, its own card).
+
+A stage may add ``extra_samples`` new traces (new amplitude, train-HoF pairs, simulated by the caller with
+``extra_seed``) to its training set: it then trains on the first stage's training rows plus those traces and keeps
+the first stage's held-out rows for selection, so no held-out trace is ever trained on. Units: nA, mV, ms.
 """
 from __future__ import annotations
 
@@ -16,12 +21,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
+from noble.checkpoint import build_card, load_model, save_model
 from noble.fast.chirpz import smooth_length
 from noble.jsonfile import write_json_atomic
 from noble.sim.protocol import coarser_protocol
 from noble.sim.traces import TraceDataset
 from noble.training.config import RunConfig
-from noble.training.loop import TrainingError, TrainResult, train
+from noble.training.loop import TrainingError, TrainResult, load_split, train
 
 #: The marker a finished stage leaves in its directory.
 STAGE_FILE = "stage.json"
@@ -42,6 +50,8 @@ class ResolutionStage:
     learning_rate: float
     min_lr_fraction: float = 0.05
     quantile_weight: float = 0.0
+    extra_samples: int = 0  # new traces added to this stage's training set (0: the first stage's rows only)
+    extra_seed: int = 0  # seed of the amplitude sampling of those traces (used when extra_samples > 0)
 
     def __post_init__(self) -> None:
         if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
@@ -54,14 +64,24 @@ class ResolutionStage:
                                 f"{self.learning_rate} / {self.min_lr_fraction}")
         if not self.quantile_weight >= 0:
             raise TrainingError(f"a stage's quantile_weight must be >= 0, not {self.quantile_weight}")
+        for name in ("extra_samples", "extra_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise TrainingError(f"a stage's {name} must be a non-negative integer, not {value!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The stage's settings; the extra-trace fields only when traces are added (older recipes keep their
+        signature)."""
+        data = asdict(self)
+        if not self.extra_samples:
+            del data["extra_samples"], data["extra_seed"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResolutionStage":
         return cls(int(data["factor"]), int(data["epochs"]), int(data["hold_epochs"]), float(data["learning_rate"]),
-                   float(data.get("min_lr_fraction", 0.05)), float(data.get("quantile_weight", 0.0)))
+                   float(data.get("min_lr_fraction", 0.05)), float(data.get("quantile_weight", 0.0)),
+                   int(data.get("extra_samples", 0)), int(data.get("extra_seed", 0)))
 
 
 def coarse_padded_length(padded_length: int | None, n_samples: int, factor: int) -> int | None:
@@ -85,18 +105,68 @@ def stage_config(base: RunConfig, stage: ResolutionStage, index: int, n_coarse_s
     return replace(base, name=f"{base.name}{suffix}", model=model, training=training)
 
 
-def stage_finished(directory: Path, config: RunConfig) -> bool:
-    """Whether ``directory`` holds a finished stage trained with ``config``."""
+def stage_finished(directory: Path, config: RunConfig, data_card_sha256: str | None = None) -> bool:
+    """Whether ``directory`` holds a finished stage trained with ``config`` (and, when given, on the data of
+    that card)."""
     marker = directory / STAGE_FILE
     if not marker.is_file() or not (directory / "model_card.json").is_file():
         return False
-    return json.loads(marker.read_text()).get("config") == config.as_dict()
+    info = json.loads(marker.read_text())
+    if data_card_sha256 is not None and info.get("data_card_sha256", data_card_sha256) != data_card_sha256:
+        return False
+    return info.get("config") == config.as_dict()
 
 
-def mark_stage_finished(directory: Path, config: RunConfig, index: int, factor: int, result: Mapping[str, Any]) -> None:
-    """Leave the marker of a finished stage (its configuration and what it reported)."""
+def mark_stage_finished(directory: Path, config: RunConfig, index: int, factor: int, result: Mapping[str, Any],
+                        data_card_sha256: str | None = None) -> None:
+    """Leave the marker of a finished stage (its configuration, its data card and what it reported)."""
+    card = {"data_card_sha256": data_card_sha256} if data_card_sha256 is not None else {}
     write_json_atomic(directory / STAGE_FILE, {"stage": index, "factor": factor, "config": config.as_dict(),
-                                               **dict(result)})
+                                               **card, **dict(result)})
+
+
+def first_stage_holdout(directory: Path, dataset: TraceDataset) -> np.ndarray:
+    """The rows of ``dataset`` the first stage (in ``directory``) held out, checked against its data card."""
+    split = load_split(directory)
+    if split is None or split.get("data_card_sha256") != dataset.data_card_sha256:
+        raise TrainingError(f"{directory}: its split.json does not describe {dataset.path} (the first stage's data)")
+    return np.asarray(split["holdout"], dtype=np.int64)
+
+
+def stage_data(dataset: TraceDataset, stage: ResolutionStage, extra: TraceDataset | None,
+               first_dir: Path) -> tuple[TraceDataset, np.ndarray | None]:
+    """A stage's traces (``dataset``, plus ``extra`` when the stage adds traces, coarsened ``stage.factor``
+    times) and the rows it must hold out (``None``: its own seeded split, as the first stage's)."""
+    holdout = None
+    if stage.extra_samples:
+        if extra is None or len(extra) != stage.extra_samples:
+            raise TrainingError(f"a stage adding {stage.extra_samples} traces needs them, not "
+                                f"{'none' if extra is None else len(extra)}")
+        holdout = first_stage_holdout(first_dir, dataset)  # rows of ``dataset``, which comes first in the concat
+        dataset = dataset.concat(extra)
+    elif extra is not None:
+        raise TrainingError("extra traces were given for a stage that adds none (extra_samples = 0)")
+    return (dataset if stage.factor == 1 else dataset.coarsened(stage.factor)), holdout
+
+
+def write_full_grid_model(stage_dir: Path, out: Path, dataset: TraceDataset, padded_length: int | None) -> Path:
+    """Write the model of a coarse last stage on ``dataset``'s grid into ``out``: the same weights, a card that
+    records the move, and the stage's ``split.json``, ``metrics.csv`` and ``run_config.json``."""
+    model = load_model(stage_dir)
+    moved = model.on_grid(dataset.template, padded_length)
+    card = model.card
+    training = {**card.get("training", {}), "regridded": {"from_samples": model.template.n_samples,
+                                                          "to_samples": dataset.template.n_samples,
+                                                          "padded_length": padded_length,
+                                                          "stage_dir": stage_dir.name}}
+    new = build_card(moved, data=card.get("data"), training=training, metrics=card.get("metrics"),
+                     name=card.get("name"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(out, moved, new)
+    for name in ("split.json", "metrics.csv", "run_config.json"):
+        if (stage_dir / name).is_file():
+            shutil.copy2(stage_dir / name, out / name)
+    return out
 
 
 def train_stages(
@@ -105,16 +175,28 @@ def train_stages(
     stages: Sequence[ResolutionStage],
     directories: Sequence[Path],
     *,
+    extra: Sequence[TraceDataset | None] | None = None,
+    final_dir: Path | None = None,
     train_kwargs: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Stage 1 (``base`` on ``dataset``) and then every ``stages`` entry, stage ``i`` in ``directories[i-1]``.
 
-    Returns one summary per stage (index, factor, epochs, selected epoch, wall time in s); the last directory
-    then also holds :data:`STAGES_LOG`, the per-epoch logs of all stages with ``stage`` and ``factor`` columns.
+    ``extra[k]``: the traces stage ``k + 2`` adds (``None`` for a stage that adds none; see the module docstring).
+    ``final_dir``: where the model of a coarse last stage is written on ``dataset``'s grid (required then).
+    Returns one summary per stage (index, factor, epochs, selected epoch, wall time in s); the model's directory
+    (the last stage's, or ``final_dir``) also receives :data:`STAGES_LOG`, the per-epoch logs of all stages with
+    ``stage`` and ``factor`` columns.
     """
     if len(directories) != len(stages) + 1:
         raise TrainingError(f"{len(stages) + 1} stages need as many directories, not {len(directories)}")
+    extras = list(extra) if extra is not None else [None] * len(stages)
+    if len(extras) != len(stages):
+        raise TrainingError(f"extra traces are given for {len(extras)} stages, not the {len(stages)} continuation "
+                            f"stages")
+    coarse_last = bool(stages) and stages[-1].factor > 1
+    if coarse_last and final_dir is None:
+        raise TrainingError("a last stage on coarser traces needs a final_dir for its model on the dataset's grid")
     kwargs = dict(train_kwargs or {})
     configs = [base]
     for i, stage in enumerate(stages, start=2):
@@ -123,24 +205,32 @@ def train_stages(
     summaries = []
     for i, (config, factor, directory) in enumerate(zip(configs, factors, directories), start=1):
         directory = Path(directory)
-        if stage_finished(directory, config):
+        if i == 1:
+            data, holdout = dataset, None
+        else:
+            data, holdout = stage_data(dataset, stages[i - 2], extras[i - 2], Path(directories[0]))
+        if stage_finished(directory, config, data.data_card_sha256):
             summaries.append(json.loads((directory / STAGE_FILE).read_text()))
             log(f"stage {i} (factor {factor}) already finished in {directory}")
             continue
         _drop_stale(directory, config)
-        data = dataset if factor == 1 else dataset.coarsened(factor)
         resume = (directory / "state" / "last.pt").is_file()
         init = None if (resume or i == 1) else directories[i - 2]
-        log(f"stage {i}: {config.training.epochs} epochs on {'the full grid' if factor == 1 else f'{factor}x coarser traces'}"
-            + (" (resumed)" if resume else ""))
-        result: TrainResult = train(data, config, directory, resume=resume, init_weights=init, **kwargs)
+        grid = "traces" if factor == 1 else f"{factor}x coarser traces"
+        log(f"stage {i}: {config.training.epochs} epochs on {len(data)} {grid}" + (" (resumed)" if resume else ""))
+        result: TrainResult = train(data, config, directory, resume=resume, init_weights=init, holdout_rows=holdout,
+                                    **kwargs)
         if not (directory / "model_card.json").is_file():
             raise TrainingError(f"{directory}: stage {i} finished without saving a model")
         info = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
                 "stopped": result.stopped, "wall_time_s": result.wall_time_s}
-        mark_stage_finished(directory, config, i, factor, info)
-        summaries.append({"stage": i, "factor": factor, "config": config.as_dict(), **info})
-    write_stages_log(directories, factors, Path(directories[-1]) / STAGES_LOG)
+        mark_stage_finished(directory, config, i, factor, info, data.data_card_sha256)
+        summaries.append({"stage": i, "factor": factor, "config": config.as_dict(),
+                          "data_card_sha256": data.data_card_sha256, **info})
+    model_dir = Path(directories[-1])
+    if coarse_last:
+        model_dir = write_full_grid_model(model_dir, Path(final_dir), dataset, base.model.padded_length)
+    write_stages_log(directories, factors, model_dir / STAGES_LOG)
     return summaries
 
 
