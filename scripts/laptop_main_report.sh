@@ -9,13 +9,16 @@ export NOBLE_DATA_DIR=${NOBLE_DATA_DIR:-$PWD/cache/data}
 RUN=${NOBLE_WORK_DIR:-cache/runs}/laptop/human_pvalb_689331391
 OUT=${1:-docs/results}
 MODEL=${MODEL:-$RUN/model/main}
+# what the main model trained on, in the order of its split (stage 2 adds the extra traces to train.h5); a model
+# trained on train.h5 alone: TRAIN_DATA=$RUN/data/train.h5
+TRAIN_DATA=${TRAIN_DATA:-"$RUN/data/train.h5 $RUN/data/train_extra-3200-seed21.h5"}
 mkdir -p "$OUT"
 "$BIN/noble" simulate --cell human_pvalb_689331391 --split train --amplitudes=0.1 --workers 2 --quiet \
   --out "$RUN/data/variability_0.1nA.h5"
 "$BIN/noble" evaluate --model "$MODEL" --data "$RUN/data/train_hofs_unseen_currents.h5" \
-  --train-data "$RUN/data/train.h5" --fi-grid "$RUN/data/variability_0.1nA.h5" --no-progress \
+  --train-data $TRAIN_DATA --fi-grid "$RUN/data/variability_0.1nA.h5" --no-progress \
   --out "$OUT/laptop_main_unseen_currents.json"
-"$BIN/noble" evaluate --model "$MODEL" --data "$RUN/data/test_hofs.h5" --train-data "$RUN/data/train.h5" \
+"$BIN/noble" evaluate --model "$MODEL" --data "$RUN/data/test_hofs.h5" --train-data $TRAIN_DATA \
   --no-progress --out "$OUT/laptop_main_test_hofs.json"
 "$BIN/python" - "$OUT" <<'PY'
 import json, sys

@@ -150,12 +150,17 @@ def test_evaluate_directory_records_the_model_and_takes_training_rows_from_the_s
     metrics = evaluate_directory(model_dir, other, train_data=data, features=False, progress=False)
     assert metrics["model"] == {"dir": str(model_dir), "name": model.card["name"],
                                 "weights_sha256": model.card["weights"]["sha256"],
-                                "trained_on_data_card_sha256": train_ds.data_card_sha256}
+                                "trained_on_data_card_sha256": train_ds.data_card_sha256,
+                                "nearest_neighbour_reference": {"files": [str(data)], "n_traces": len(train_ds),
+                                                                "rows": "the model's training rows"}}
     rows = np.flatnonzero(np.isin(ds.hof, TRAIN_HOFS))
     _check_set(metrics["sets"]["train_hofs_unseen_currents"],
                _expected_set(model, ds, rows, train_ds, ref_rows))
     plain = evaluate_directory(model_dir, other, features=False, progress=False)
     assert set(plain["sets"]["test_hofs"]["baselines"]) == {"constant_rest"}  # no training traces given
+    # a file the split does not describe is used whole, and the metrics say so
+    whole = evaluate_directory(model_dir, other, train_data=[other], features=False, progress=False)
+    assert whole["model"]["nearest_neighbour_reference"]["rows"].startswith("every row")
 
 
 def test_score_traces_with_features_reports_the_papers_accounting(run):

@@ -128,6 +128,12 @@ def test_a_stage_adds_traces_keeps_the_first_stages_held_out_rows_and_ends_on_th
         assert np.array_equal(tensor.numpy(), model.weight_tensors()[name].numpy())
     assert model.card["training"]["regridded"]["to_samples"] == dataset.template.n_samples
     assert (final / STAGES_LOG).is_file() and (final / "split.json").read_text() == (dirs[1] / "split.json").read_text()
+    # the nearest-neighbour baseline finds those training rows on the full grid, and only with the extra traces
+    from noble.evaluation.evaluate import training_reference
+
+    reference, rows = training_reference(second, [dataset, extra])
+    assert len(reference) == len(dataset) + len(extra) and rows.tolist() == second["train"]
+    assert training_reference(second, [dataset])[1] is None
     # finished stages are found again; other extra traces make stage 2 train anew
     stamp = (dirs[1] / "model.safetensors").stat().st_mtime_ns
     train_stages(dataset, base, stages, dirs, extra=[extra], final_dir=final, train_kwargs=KW, log=lambda _: None)
@@ -262,6 +268,13 @@ def test_the_pipeline_simulates_a_stages_extra_traces_and_names_their_plan(quick
     assert signature["stage_extra_plans"] == [steps._dataset_plan_sha(steps.extra_training_path(layout, 3, 9))]
     first, second = (json.loads((d / "split.json").read_text()) for d in steps.stage_directories(out, (stage,))[0])
     assert second["holdout"] == first["holdout"] and len(second["train"]) == len(first["train"]) + 3
+    # evaluation draws its nearest neighbours from both files, on the rows the model trained on
+    from noble.evaluation.evaluate import training_reference
+
+    paths = steps.training_data_paths(prof, cell, layout, out, quick_dataset)
+    assert paths == [quick_dataset, steps.extra_training_path(layout, 3, 9)]
+    reference, rows = training_reference(second, [read_dataset(p) for p in paths])
+    assert len(reference) == len(read_dataset(quick_dataset)) + 3 and rows.tolist() == second["train"]
     # the extra traces never repeat another dataset's amplitudes
     with pytest.raises(steps.PipelineError, match="extra_seed"):
         steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=steps.TRAIN_SEED),)), cell, layout)

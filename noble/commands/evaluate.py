@@ -19,8 +19,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, type=Path, help="model directory written by `noble train`")
     parser.add_argument("--data", required=True, type=Path, help="HDF5 dataset (noble layout)")
     parser.add_argument("--out", required=True, type=Path, help="metrics JSON file to write")
-    parser.add_argument("--train-data", type=Path,
-                        help="the model's training set: adds the nearest-neighbour baseline (its training rows)")
+    parser.add_argument("--train-data", type=Path, nargs="+",
+                        help="the model's training set (several files: concatenated in order, e.g. a continuation "
+                        "stage's training set and extra traces): adds the nearest-neighbour baseline (its training "
+                        "rows)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the constant-rest and nearest-neighbour baselines")
     parser.add_argument("--fi-grid", type=Path,
                         help="a grid dataset (every HoF at fixed amplitudes): adds the variability of spike counts "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -231,23 +231,43 @@ def format_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_directory(model_dir: str | Path, data: str | Path, train_data: str | Path | None = None,
-                       **kwargs: Any) -> dict[str, Any]:
+def training_reference(split: Mapping[str, Any] | None,
+                       datasets: Sequence[TraceDataset]) -> tuple[TraceDataset, np.ndarray | None]:
+    """The traces a model was trained on, for the nearest-neighbour baseline: ``datasets`` concatenated in order
+    (e.g. the training set and the extra traces of a continuation stage) and the rows its ``split`` trained on
+    when the split describes them (also when the model trained on them coarsened); otherwise every row."""
+    if not datasets:
+        raise ValueError("no training dataset given")
+    reference = datasets[0]
+    for extra in datasets[1:]:
+        reference = reference.concat(extra)
+    if split is not None and reference.card_factor(str(split.get("data_card_sha256"))) is not None:
+        return reference, np.asarray(split["train"], dtype=np.int64)
+    return reference, None
+
+
+def evaluate_directory(model_dir: str | Path, data: str | Path,
+                       train_data: str | Path | Sequence[str | Path] | None = None, **kwargs: Any) -> dict[str, Any]:
     """Load a model directory and a dataset file and evaluate (keyword arguments as :func:`evaluate_model`).
 
-    ``train_data``: the model's training set, for the nearest-neighbour baseline (its training rows only).
+    ``train_data``: the model's training set (one file, or several concatenated in order, as a continuation stage
+    trained on them), for the nearest-neighbour baseline (its training rows only, when its split names them).
     """
     model = load_model(model_dir)
     dataset = read_dataset(data)
     split = load_split(model_dir)
+    reference_rows_known = None
     if train_data is not None:
-        reference = read_dataset(train_data)
-        rows = None
-        if split is not None and split.get("data_card_sha256") == reference.data_card_sha256:
-            rows = np.asarray(split["train"], dtype=np.int64)
+        paths = [train_data] if isinstance(train_data, (str, Path)) else list(train_data)
+        reference, rows = training_reference(split, [read_dataset(p) for p in paths])
+        reference_rows_known = rows is not None
         kwargs = {"reference": reference, "reference_rows": rows, **kwargs}
     metrics = evaluate_model(model, dataset, split, **kwargs)
     metrics["model"] = {"dir": str(model_dir), "name": model.card.get("name"),
                         "weights_sha256": model.card["weights"]["sha256"],
                         "trained_on_data_card_sha256": model.card.get("data", {}).get("data_card_sha256")}
+    if reference_rows_known is not None:
+        metrics["model"]["nearest_neighbour_reference"] = {
+            "files": [str(p) for p in paths], "n_traces": len(kwargs["reference"]),
+            "rows": "the model's training rows" if reference_rows_known else "every row (the split does not name them)"}
     return metrics

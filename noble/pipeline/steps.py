@@ -39,6 +39,7 @@ from noble.data.fetch import cache_status, fetch_cell
 from noble.data.registry import DEFAULT_CELL, cell_spec
 from noble.errors import NobleError
 from noble.evaluation import SagFinetuneConfig, evaluate_model, finetune_sag, negative_step_rows, sag_metrics
+from noble.evaluation.evaluate import training_reference
 from noble.fit import FitError, load_fit_result, run_fit
 from noble.hashing import sha256_file
 from noble.jsonfile import write_json_atomic
@@ -353,6 +354,20 @@ def training_data_path(layout: RunLayout, model_dir: Path, default: Path) -> Pat
     raise PipelineError(f"{model_dir}: its training set {recorded} is gone; rerun ensure_model to simulate it again")
 
 
+def training_data_paths(prof: Profile, cell: str, layout: RunLayout, model_dir: Path, default: Path) -> list[Path]:
+    """Every file a pipeline model trained on, in the order its split counts rows: :func:`training_data_path`,
+    then the extra traces of its continuation stages (named by its signature; simulated again when missing, e.g.
+    for shipped weights, whose extra traces a run that only uses them never needed)."""
+    state = _read_json(model_dir / SIGNATURE_FILE) or {}
+    signature = state.get("signature") or {}
+    paths = [training_data_path(layout, model_dir, default)]
+    for stage in signature.get("stages") or []:
+        plan = _extra_plan(prof, cell, signature["train_hofs"], ResolutionStage.from_dict(stage))
+        if plan is not None:
+            paths.append(_simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, prof.workers))
+    return paths
+
+
 def _check_train_hofs(cell: str, train_hofs: Sequence[int]) -> tuple[int, ...]:
     c = ensure_cell(cell)
     hofs = tuple(sorted({int(h) for h in train_hofs}))
@@ -634,10 +649,9 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
     unseen = read_dataset(paths["unseen_currents"])
     test = read_dataset(paths["test_hofs"])
     # the nearest-neighbour baseline draws on what this model was trained on (a Table 2 model: its HoF subset)
-    train_ds = read_dataset(training_data_path(layout, model_dir, paths["train"]))
     split = load_split(model_dir)
-    train_rows = (np.asarray(split["train"], dtype=np.int64)
-                  if split is not None and split.get("data_card_sha256") == train_ds.data_card_sha256 else None)
+    train_ds, train_rows = training_reference(
+        split, [read_dataset(p) for p in training_data_paths(prof, cell, layout, model_dir, paths["train"])])
     signature = {"weights_sha256": model.card["weights"]["sha256"], "unseen": unseen.data_card_sha256,
                  "test": test.data_card_sha256, "reference": train_ds.data_card_sha256, "metrics_version": 2}
     out = layout.results_dir / f"metrics_{tag}.json"
@@ -677,5 +691,7 @@ __all__ = [
     "pretrained_dir",
     "run_settings",
     "ship_pretrained",
+    "extra_training_path",
     "stage_directories",
+    "training_data_paths",
 ]

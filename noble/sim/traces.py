@@ -102,9 +102,20 @@ class TraceDataset:
         protocol's decimation multiplied by ``factor``), e.g. for reduced-resolution pretraining. Its data card
         is this one's plus ``coarsened_by``, so models trained on it do not claim this dataset."""
         protocol = coarser_protocol(self.protocol, factor)
-        card = canonical_json({**json.loads(self.data_card), "coarsened_by": int(factor)})
+        card = coarsened_card(self.data_card, factor)
         return TraceDataset(self.path, coarsen_traces(self.voltage, factor), self.amplitude, self.hof,
                             protocol.time(), protocol, self.cell, self.engine, self.seed, card, dict(self.attrs))
+
+    def card_factor(self, data_card_sha256: str, max_factor: int = 8) -> int | None:
+        """The coarsening factor (1: none) at which these traces have the data card ``data_card_sha256``, e.g. to
+        recognise the training set of a model trained on them coarsened; ``None`` when no factor up to
+        ``max_factor`` gives it."""
+        if self.data_card_sha256 == data_card_sha256:
+            return 1
+        for factor in range(2, max_factor + 1):
+            if sha256_text(coarsened_card(self.data_card, factor)) == data_card_sha256:
+                return factor
+        return None
 
     def concat(self, other: "TraceDataset") -> "TraceDataset":
         """This dataset's traces followed by ``other``'s (same protocol required). Its data card names both parts
@@ -118,6 +129,11 @@ class TraceDataset:
             np.concatenate([self.amplitude, other.amplitude]), np.concatenate([self.hof, other.hof]), self.time,
             self.protocol, self.cell, self.engine, self.seed, card, dict(self.attrs),
         )
+
+
+def coarsened_card(data_card: str, factor: int) -> str:
+    """The data card of traces with card ``data_card`` coarsened ``factor`` times (:meth:`TraceDataset.coarsened`)."""
+    return canonical_json({**json.loads(data_card), "coarsened_by": int(factor)})
 
 
 def default_card(protocol: StepProtocol, cell: str, engine: str, seed: int, n_traces: int) -> dict[str, Any]:
