@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from noble.training.losses import relative_l2_squared, relative_lp, relative_quantile_lp, sag_amplitude
+
+if TYPE_CHECKING:  # typing only: noble.training.parallel does not import this module
+    from noble.training.parallel import GradientReducer
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -92,8 +95,14 @@ def optimize_epoch(
     objective: BatchObjective,
     grad_scaler: torch.amp.GradScaler | None = None,
     amp_dtype: torch.dtype | None = None,
+    reducer: "GradientReducer | None" = None,
 ) -> EpochLoss:
-    """Step ``optimizer`` once per batch of ``order`` (row indices into the inputs and the objective's targets)."""
+    """Step ``optimizer`` once per batch of ``order`` (row indices into the inputs and the objective's targets).
+
+    With ``reducer`` (:class:`noble.training.parallel.GradientReducer`) this process takes its share of every
+    batch and the gradients and logged losses are summed over the processes, which then all take the full
+    batch's step.
+    """
     device = amplitude_nA.device
     net.train()
     trace_total = torch.zeros((), device=device, dtype=torch.float64)
@@ -102,22 +111,32 @@ def optimize_epoch(
     n_batches, logged = math.ceil(n / batch_size), True
     for b in range(n_batches):
         idx = order[b * batch_size:(b + 1) * batch_size]
-        with autocast(device, amp_dtype):
-            pred = net(amplitude_nA[idx], features[idx])
-        loss, per_trace = objective(pred, idx)
+        rows = idx if reducer is None else reducer.shard(idx)
         optimizer.zero_grad(set_to_none=True)
+        loss, per_trace = torch.zeros((), device=device), None
+        if rows.numel():
+            with autocast(device, amp_dtype):
+                pred = net(amplitude_nA[rows], features[rows])
+            loss, per_trace = objective(pred, rows)
+            if reducer is not None:
+                loss = loss * (rows.numel() / idx.numel())  # the summed gradient is then the batch mean's
+        if rows.numel():
+            (loss if grad_scaler is None else grad_scaler.scale(loss)).backward()
+        if reducer is not None:
+            reducer.sum_gradients_(net)
         if grad_scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            grad_scaler.scale(loss).backward()
             grad_scaler.step(optimizer)
             grad_scaler.update()
         batch_total += loss.detach().double()
         if per_trace is None:
-            logged = False
+            logged = logged and reducer is not None and not rows.numel()
         else:
             trace_total += per_trace.detach().double().sum()
+    if reducer is not None:
+        totals = reducer.sum_(torch.stack([trace_total, batch_total]))
+        trace_total, batch_total = totals[0], totals[1]
     if device.type == "cuda":
         torch.cuda.synchronize()
     return EpochLoss(float(trace_total) / n if logged and n else math.nan, float(batch_total) / max(n_batches, 1))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ from noble.progress import tqdm
 from noble.spikes import FiringReport
 from noble.training.config import RunConfig, config_from_dict
 from noble.training.data import DataSplit, TraceDataset, read_dataset, split_rows
+from noble.training.parallel import ParallelGroup, check_workers
 from noble.training.trainer import Trainer, TrainingError, pick_device
 
 CSV_FIELDS = (
@@ -220,6 +222,7 @@ def train(
     cell_root: str | Path | None = None,
     init_weights: str | Path | None = None,
     holdout_rows: Sequence[int] | None = None,
+    workers: int = 1,
     progress: bool = True,
 ) -> TrainResult:
     """Train (or with ``resume=True`` continue) a model; see the module docstring for the output directory.
@@ -227,7 +230,9 @@ def train(
     ``init_weights`` (a model directory or ``.safetensors`` file of the same architecture) starts a fresh run
     from those weights instead of the seeded initialisation (e.g. full-resolution fine-tuning of a model trained
     on coarser traces; the FNO is resolution-agnostic); the card records their SHA-256. ``holdout_rows`` (rows of
-    train HoF models) are held out for selection instead of a random ``holdout_fraction`` of them.
+    train HoF models) are held out for selection instead of a random ``holdout_fraction`` of them. ``workers`` > 1
+    trains data-parallel on that many CPU processes of one thread each (:mod:`noble.training.parallel`; the same
+    run up to floating-point summation order).
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -251,6 +256,7 @@ def train(
     card_table = {h: {n: float(table[h][n]) for n in names} for h in sorted(set(train_set) | set(test_set)) if h in table}
 
     device = pick_device(tc.device)
+    check_workers(workers, device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = tc.tf32
         torch.backends.cudnn.allow_tf32 = tc.tf32
@@ -290,13 +296,21 @@ def train(
                      "n_holdout": int(split.holdout.size), "n_test_hofs": int(split.test_hofs.size)}
     if init_sha is not None:
         training_info["init_weights_sha256"] = init_sha
+    if workers > 1:
+        training_info["data_parallel_workers"] = int(workers)
+    group = ParallelGroup(workers, {"model": model, "training": tc, "optimizer": trainer.optimizer.state_dict(),
+                                    "start_epoch": start_epoch, "train_rows": trainer.train_rows, "amp": trainer.amp,
+                                    "feats": trainer.feats, "volt": trainer.volt} if workers > 1 else {})
     stopped = "epochs"
     bar = tqdm(range(start_epoch, tc.epochs), desc="train", unit="epoch", disable=not progress, initial=start_epoch,
                total=tc.epochs)
     try:
+        group.__enter__()
+        trainer.reducer = group.reducer
         for epoch in bar:
             t_epoch = time.perf_counter()
             trainer.set_learning_rate(epoch)
+            group.next_epoch(trainer.optimizer.param_groups[0]["lr"])
             train_loss = trainer.train_epoch(epoch)
             train_time = time.perf_counter() - t_epoch
             holdout, test_errors, firing, score = trainer.evaluate()
@@ -326,6 +340,7 @@ def train(
                 stopped = "max_minutes"
                 break
     finally:
+        group.__exit__(*sys.exc_info())
         bar.close()
         loggers.close()
     return TrainResult(out, len(history), best_epoch, best if math.isfinite(best) else None, stopped, history,

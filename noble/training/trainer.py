@@ -22,6 +22,7 @@ from noble.training.config import RunConfig, TrainConfig
 from noble.training.data import DataSplit, TraceDataset
 from noble.training.epoch import RelativeLpObjective, autocast, optimize_epoch, seeded_order
 from noble.training.losses import relative_lp
+from noble.training.parallel import GradientReducer
 
 
 class TrainingError(NobleError):
@@ -119,12 +120,13 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float, hold
 
 def run_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_scaler: torch.amp.GradScaler, tc: TrainConfig,
               epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
-              amp_dtype: torch.dtype | None) -> float:
+              amp_dtype: torch.dtype | None, reducer: GradientReducer | None = None) -> float:
     """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss, plus the
-    quantile term when ``tc.quantile_weight`` is set); returns the mean per-trace loss of the epoch."""
+    quantile term when ``tc.quantile_weight`` is set); returns the mean per-trace loss of the epoch. With
+    ``reducer`` this process takes its share of each batch (:mod:`noble.training.parallel`)."""
     order = train_rows[seeded_order(int(train_rows.numel()), tc.seed * 1_000_003 + epoch).to(volt.device)]
     objective = RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight)
-    loss = optimize_epoch(net, optimizer, order, tc.batch_size, amp, feats, objective, grad_scaler, amp_dtype)
+    loss = optimize_epoch(net, optimizer, order, tc.batch_size, amp, feats, objective, grad_scaler, amp_dtype, reducer)
     return loss.per_trace
 
 
@@ -133,9 +135,10 @@ class Trainer:
     thing an epoch does (train, evaluate, record); :func:`train` drives it."""
 
     def __init__(self, model: NobleModel, config: RunConfig, dataset: TraceDataset, split: DataSplit,
-                 table: Mapping[int, Mapping[str, float]], device: torch.device) -> None:
+                 table: Mapping[int, Mapping[str, float]], device: torch.device,
+                 reducer: GradientReducer | None = None) -> None:
         tc = self.tc = config.training
-        self.model, self.device = model, device
+        self.model, self.device, self.reducer = model, device, reducer
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tc.amp) if device.type == "cuda" else None
         self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -165,7 +168,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         """One pass over the training rows; the mean per-trace loss."""
         loss = run_epoch(self.model, self.optimizer, self.grad_scaler, self.tc, epoch, self.train_rows, self.amp,
-                         self.feats, self.volt, self.amp_dtype)
+                         self.feats, self.volt, self.amp_dtype, self.reducer)
         if not math.isfinite(loss):
             raise TrainingError(f"training loss became {loss} at epoch {epoch + 1}: lower the learning rate")
         return loss
