@@ -1,9 +1,9 @@
 """Simulate the laptop profile's datasets and train its main model, resumably, with the pipeline's own steps.
 
-The laptop profile trains its main model in stages (``Profile.main_stages``, ``noble.training.stages``): stage 1 in
-``model/main.stage1`` (taken from the shipped stage-1 weights unless ``NOBLE_RETRAIN=1``), stage 2 at 2x coarse on
-the training set plus the 3,200 extra traces it simulates (``data/train_extra-3200-seed21.h5``) in
-``model/main.stage2``, and the model on the paper's grid in ``model/main``.
+With ``Profile.main_stages`` set (e.g. ``profiles.LAPTOP_FIRING_STAGES``, ``noble.training.stages``) the main model
+trains in stages: stage 1 in ``model/main.stage1`` (from shipped ``main.stage1`` weights unless ``NOBLE_RETRAIN=1``),
+stage 2 at 2x coarse on the training set plus the extra traces it simulates (``data/train_extra-3200-seed21.h5``)
+in ``model/main.stage2``, and the model on the paper's grid in ``model/main``.
 
 Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--data-only | --model-only]``. Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
