@@ -364,7 +364,7 @@ def training_data_paths(prof: Profile, cell: str, layout: RunLayout, model_dir: 
     for stage in signature.get("stages") or []:
         plan = _extra_plan(prof, cell, signature["train_hofs"], ResolutionStage.from_dict(stage))
         if plan is not None:
-            paths.append(_simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, prof.workers))
+            paths.append(_simulate_extra(layout, plan, prof.workers))
     return paths
 
 
@@ -491,6 +491,11 @@ def extra_training_path(layout: RunLayout, n_samples: int, seed: int) -> Path:
     return layout.data_dir / f"train_extra-{n_samples}-seed{seed}.h5"
 
 
+def _simulate_extra(layout: RunLayout, plan, workers: int) -> Path:
+    """Simulate (or reuse) the extra traces of ``plan`` at :func:`extra_training_path`."""
+    return _simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, workers)
+
+
 def _extra_plan(prof: Profile, cell: str, use_train: Sequence[int], stage: ResolutionStage):
     """The simulation plan of the traces a stage adds (``None`` when it adds none): new skew-normal amplitudes on
     the train HoF models, seeded by the stage."""
@@ -517,8 +522,8 @@ def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, 
             mark_stage_finished(first, config, 1, 1, {k: shipped.get(k) for k in
                                                       ("epochs_completed", "best_epoch", "stopped", "wall_time_s")},
                                 dataset.data_card_sha256)
-    extra = [read_dataset(_simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, prof.workers))
-             if plan is not None else None for plan in extra_plans]
+    extra = [read_dataset(_simulate_extra(layout, plan, prof.workers)) if plan is not None else None
+             for plan in extra_plans]
     summaries = train_stages(dataset, config, stages, directories, extra=extra, final_dir=final_dir,
                              train_kwargs={"train_hofs": use_train, "test_hofs": pool_test})
     last = summaries[-1]
