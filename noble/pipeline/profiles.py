@@ -42,8 +42,8 @@ class Profile:
 
 #: The continuation that makes the laptop main model fire (docs/model.md, "A timing-free quantile term"): 22
 #: epochs at 2x coarse on the training set plus 3,200 more traces of the same train HoFs, with the quantile term.
-#: Its weights are shipped as ``noble/pretrained/laptop/<cell>/main-staged``; the laptop profile takes it as its
-#: ``main_stages`` once the committed figures are regenerated from it.
+#: The laptop profile's main model is trained with it; its weights are shipped as ``noble/pretrained/laptop/<cell>/main``
+#: (stage 1, the 34-epoch model it continues, as ``main.stage1``).
 LAPTOP_FIRING_STAGES = (ResolutionStage(factor=2, epochs=22, hold_epochs=15, learning_rate=0.002, quantile_weight=1.0,
                                         extra_samples=3200, extra_seed=21),)
 
@@ -81,6 +81,7 @@ PROFILES: dict[str, Profile] = {
         n_hull_samples=200,
         n_neighbourhood_samples=50,
         finetune_epochs=30,
+        main_stages=LAPTOP_FIRING_STAGES,
     ),
     "paper": Profile(
         name="paper",
