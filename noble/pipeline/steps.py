@@ -465,7 +465,8 @@ def ensure_model(
         done = _train_stages(prof, cell, layout, dataset, config, stages, extra_plans, out, use_train, pool_test,
                              stage1_signature)
     else:
-        result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
+        result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test,
+                       workers=training_workers())
         done = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
                 "stopped": result.stopped, "wall_time_s": result.wall_time_s}
     if not (out / "model_card.json").is_file():
@@ -525,7 +526,8 @@ def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, 
     extra = [read_dataset(_simulate_extra(layout, plan, prof.workers)) if plan is not None else None
              for plan in extra_plans]
     summaries = train_stages(dataset, config, stages, directories, extra=extra, final_dir=final_dir,
-                             train_kwargs={"train_hofs": use_train, "test_hofs": pool_test})
+                             train_kwargs={"train_hofs": use_train, "test_hofs": pool_test,
+                                           "workers": training_workers()})
     last = summaries[-1]
     return {"epochs_completed": last["epochs_completed"], "best_epoch": last["best_epoch"], "stopped": last["stopped"],
             "wall_time_s": float(sum(s["wall_time_s"] or 0.0 for s in summaries)),
@@ -537,6 +539,25 @@ def _note_main_model(tag: str, out: Path) -> None:
     """Record the main model's card checksum in the provenance of the figures saved from now on."""
     if tag == "main" and (out / "model_card.json").is_file():
         set_provenance(main_model_card_sha256=sha256_file(out / "model_card.json"))
+
+
+#: Data-parallel CPU processes (one thread each) for the models the pipeline trains (``make figures
+#: TRAIN_WORKERS=2``); not part of any signature, since the runs agree up to floating-point summation order.
+TRAIN_WORKERS_ENV = "NOBLE_TRAIN_WORKERS"
+
+
+def training_workers() -> int:
+    """``$NOBLE_TRAIN_WORKERS`` as a positive integer (default 1)."""
+    text = os.environ.get(TRAIN_WORKERS_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PipelineError(f"${TRAIN_WORKERS_ENV}={text!r}: expected a positive integer of CPU processes")
+    return value
 
 
 #: Set to 1 to train every model from scratch even when matching pretrained weights are shipped.
