@@ -9,8 +9,8 @@ import pytest
 from noble import load_model
 from noble.hashing import sha256_file
 from noble.training import TrainingError, load_config, read_dataset
-from noble.training.stages import (STAGE_FILE, STAGES_LOG, ResolutionStage, coarse_padded_length, stage_config,
-                                   stage_finished, train_stages)
+from noble.training.stages import (STAGE_FILE, STAGES_LOG, ResolutionStage, coarse_padded_length, regridded,
+                                   stage_config, stage_finished, train_stages)
 from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, write_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -127,6 +127,11 @@ def test_a_stage_adds_traces_keeps_the_first_stages_held_out_rows_and_ends_on_th
     for name, tensor in coarse.weight_tensors().items():
         assert np.array_equal(tensor.numpy(), model.weight_tensors()[name].numpy())
     assert model.card["training"]["regridded"]["to_samples"] == dataset.template.n_samples
+    assert model.card["metrics"] == coarse.card["metrics"] and "checkpoint_epoch" not in model.card["training"]
+    # a checkpoint moved the same way says which epoch it is and keeps no metrics of the saved epoch
+    moved, card = regridded(coarse, dataset.template, None, checkpoint_epoch=1, name="epoch 1")
+    assert card["training"]["checkpoint_epoch"] == 1 and not card["metrics"] and card["name"] == "epoch 1"
+    assert moved.template == dataset.template
     assert (final / STAGES_LOG).is_file() and (final / "split.json").read_text() == (dirs[1] / "split.json").read_text()
     # the nearest-neighbour baseline finds those training rows on the full grid, and only with the extra traces
     from noble.evaluation.evaluate import training_reference

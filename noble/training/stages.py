@@ -149,20 +149,31 @@ def stage_data(dataset: TraceDataset, stage: ResolutionStage, extra: TraceDatase
     return (dataset if stage.factor == 1 else dataset.coarsened(stage.factor)), holdout
 
 
+def regridded(model, template, padded_length: int | None, *, stage_dir: str | None = None,
+              checkpoint_epoch: int | None = None, name: str | None = None):
+    """``model`` moved onto ``template``'s grid (same weights; the FNO is resolution-agnostic) and the card of the
+    moved model, which records the move. ``checkpoint_epoch``: the weights are that epoch's checkpoint, not the
+    run's saved ones, so the card keeps no metrics of the saved epoch."""
+    moved = model.on_grid(template, padded_length)
+    card = model.card
+    move = {"from_samples": model.template.n_samples, "to_samples": template.n_samples, "padded_length": padded_length}
+    if stage_dir is not None:
+        move["stage_dir"] = stage_dir
+    training = {**card.get("training", {}), "regridded": move}
+    if checkpoint_epoch is not None:
+        training["checkpoint_epoch"] = int(checkpoint_epoch)
+    new = build_card(moved, data=card.get("data"), training=training,
+                     metrics=card.get("metrics") if checkpoint_epoch is None else None,
+                     name=name if name is not None else card.get("name"))
+    return moved, new
+
+
 def write_full_grid_model(stage_dir: Path, out: Path, dataset: TraceDataset, padded_length: int | None) -> Path:
     """Write the model of a coarse last stage on ``dataset``'s grid into ``out``: the same weights, a card that
     records the move, and the stage's ``split.json``, ``metrics.csv`` and ``run_config.json``."""
-    model = load_model(stage_dir)
-    moved = model.on_grid(dataset.template, padded_length)
-    card = model.card
-    training = {**card.get("training", {}), "regridded": {"from_samples": model.template.n_samples,
-                                                          "to_samples": dataset.template.n_samples,
-                                                          "padded_length": padded_length,
-                                                          "stage_dir": stage_dir.name}}
-    new = build_card(moved, data=card.get("data"), training=training, metrics=card.get("metrics"),
-                     name=card.get("name"))
+    moved, card = regridded(load_model(stage_dir), dataset.template, padded_length, stage_dir=stage_dir.name)
     out.mkdir(parents=True, exist_ok=True)
-    save_model(out, moved, new)
+    save_model(out, moved, card)
     for name in ("split.json", "metrics.csv", "run_config.json"):
         if (stage_dir / name).is_file():
             shutil.copy2(stage_dir / name, out / name)
