@@ -281,5 +281,21 @@ def test_the_pipeline_simulates_a_stages_extra_traces_and_names_their_plan(quick
     reference, rows = training_reference(second, [read_dataset(p) for p in paths])
     assert len(reference) == len(read_dataset(quick_dataset)) + 3 and rows.tolist() == second["train"]
     # the extra traces never repeat another dataset's amplitudes
-    with pytest.raises(steps.PipelineError, match="extra_seed"):
+    with pytest.raises(steps.PipelineError, match="extra seed 1 would repeat"):
         steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=steps.TRAIN_SEED),)), cell, layout)
+    with pytest.raises(steps.PipelineError, match="extra seed 1 would repeat"):  # the second set's seed
+        steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=0, extra_sets=2),)), cell, layout)
+    # two sets: seeds 9 and 10, simulated into their own files, concatenated in seed order
+    two = replace(stage, extra_sets=2)
+    assert two.extra_seeds == (9, 10) and two.n_extra == 6 and two.as_dict()["extra_sets"] == 2
+    assert "extra_sets" not in stage.as_dict() and ResolutionStage.from_dict(two.as_dict()) == two
+    out = steps.ensure_model(replace(prof, main_stages=(two,)), cell, layout)
+    files = [steps.extra_training_path(layout, 3, seed) for seed in (9, 10)]
+    signature = json.loads((out / steps.SIGNATURE_FILE).read_text())["signature"]
+    assert signature["stage_extra_plans"] == [[steps._dataset_plan_sha(f) for f in files]]
+    second = json.loads((steps.stage_directories(out, (two,))[0][1] / "split.json").read_text())
+    assert len(second["train"]) == len(first["train"]) + 6
+    paths = steps.training_data_paths(replace(prof, main_stages=(two,)), cell, layout, out, quick_dataset)
+    assert paths == [quick_dataset, *files]
+    reference, rows = training_reference(second, [read_dataset(p) for p in paths])
+    assert rows is not None and rows.tolist() == second["train"]  # the split's card names these files
