@@ -79,8 +79,9 @@ def training_throughput(settings: TrainingBenchSettings = TrainingBenchSettings(
                                      "CPU cores")
     path, table, train_hofs, test_hofs = _synthetic_split(settings.n_traces, settings.n_hofs)
     dataset = read_dataset(path)
-    config = load_config(settings.config).with_training(epochs=settings.epochs, batch_size=settings.batch_size,
-                                                        checkpoint_every=0, max_minutes=None)
+    base = load_config(settings.config)
+    config = base.with_training(epochs=settings.epochs, batch_size=settings.batch_size, checkpoint_every=0,
+                                max_minutes=None, hold_epochs=min(base.training.hold_epochs, settings.epochs))
     rows: list[dict[str, object]] = []
     first_loss: np.ndarray | None = None
     first_rate: float | None = None
