@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PROFILE ?=
 # RETRAIN=1 trains every model from scratch instead of using the pretrained weights in noble/pretrained/
 RETRAIN ?=
+# TRAIN_WORKERS=2 trains the pipeline's models data-parallel on 2 one-thread CPU processes (noble bench train)
+TRAIN_WORKERS ?=
 # CELL=name runs the pipeline on another registered or added cell (noble cells add DIR --name name)
 CELL ?=
 SHARED_DATA ?= $(abspath ../shared/data)
@@ -20,7 +22,8 @@ DATA_STAMP := $(NOBLE_DATA_DIR)/.noble-data
 .PHONY: env data test lab figures clean-cache help
 
 help:
-	@echo "make figures   run every notebook (PROFILE=quick|laptop|paper; RETRAIN=1 ignores pretrained weights)"
+	@echo "make figures   run every notebook (PROFILE=quick|laptop|paper; RETRAIN=1 ignores pretrained weights;"
+	@echo "               TRAIN_WORKERS=2 trains on 2 one-thread processes)"
 	@echo "make test      run the test suite (notebooks included, quick profile)"
 	@echo "make lab       open JupyterLab with the project kernel"
 	@echo "make env       create the virtual environment $(VENV) (idempotent)"
@@ -58,7 +61,7 @@ lab: $(STAMP) $(DATA_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 figures: $(STAMP) $(DATA_STAMP)
-	NOBLE_RETRAIN=$(RETRAIN) $(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),) $(if $(CELL),--cell $(CELL),)
+	NOBLE_RETRAIN=$(RETRAIN) NOBLE_TRAIN_WORKERS=$(TRAIN_WORKERS) $(BIN)/python -m noble.pipeline $(if $(PROFILE),--profile $(PROFILE),) $(if $(CELL),--cell $(CELL),)
 
 clean-cache:
 	rm -rf cache build

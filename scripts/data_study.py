@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from noble.checkpoint import build_card, load_model, read_weight_tensors, save_model
+from noble.checkpoint import load_model, read_weight_tensors, save_model
 from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary
 from noble.model import NobleModel
 from noble.sim.traces import TraceDataset, read_dataset
 from noble.training import load_config, train
 from noble.training.loop import checkpoint_file, load_split
-from noble.training.stages import coarse_padded_length
+from noble.training.stages import coarse_padded_length, regridded
 
 
 def training_rows(init: Path, train_ds: TraceDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -108,11 +108,8 @@ def run_regrid(args: argparse.Namespace) -> None:
     run, _, epoch_text = args.run.partition(":")
     model, epoch = load_model(run), int(epoch_text) if epoch_text else None
     load_epoch(model, run, epoch)
-    moved = model.on_grid(reference.template, reference.config.padded_length)
-    training = {**model.card.get("training", {}), "checkpoint_epoch": epoch,
-                "regridded": {"from_samples": model.template.n_samples, "to_samples": reference.template.n_samples,
-                              "padded_length": reference.config.padded_length}}
-    card = build_card(moved, data=model.card.get("data"), training=training, name=f"{args.run} on the paper grid")
+    moved, card = regridded(model, reference.template, reference.config.padded_length, checkpoint_epoch=epoch,
+                            name=f"{args.run} on the paper grid")
     save_model(args.out, moved, card)
     shutil.copy2(Path(args.init) / "split.json", args.out / "split.json")
     print(f"wrote {args.out}: {args.run} on {reference.template.n_samples} samples")

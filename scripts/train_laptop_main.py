@@ -5,7 +5,9 @@ trains in stages: stage 1 in ``model/main.stage1`` (from shipped ``main.stage1``
 stage 2 at 2x coarse on the training set plus the extra traces it simulates (``data/train_extra-3200-seed21.h5``)
 in ``model/main.stage2``, and the model on the paper's grid in ``model/main``.
 
-Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--data-only | --model-only]``. Everything lands where
+Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--extra-sets N] [--data-only | --model-only]``
+(``--extra-sets N``: the firing stage adds N sets of 3,200 traces, seeds 21, 22, ...; ``NOBLE_TRAIN_WORKERS=2``
+trains data-parallel). Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
 after an interruption continues the simulation and the training exactly from their checkpoints.
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 
 from noble.pipeline import steps
+from noble.pipeline.profiles import LAPTOP_FIRING_STAGES
 
 
 def main() -> int:
@@ -26,9 +30,15 @@ def main() -> int:
     parser.add_argument("--data-only", action="store_true", help="simulate the datasets, do not train")
     parser.add_argument("--model-only", action="store_true",
                         help="train as soon as the training set exists (another process simulates the rest)")
+    parser.add_argument("--extra-sets", type=int,
+                        help="sets of extra traces of the laptop firing stage (default: the profile's recipe)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile, layout = steps.run_settings("laptop", args.cell)
+    if args.extra_sets is not None:
+        profile = replace(profile, main_stages=tuple(replace(s, extra_sets=args.extra_sets)
+                                                     for s in LAPTOP_FIRING_STAGES))
+        print(f"stages: {[s.as_dict() for s in profile.main_stages]}", flush=True)
     t0 = time.perf_counter()
     if args.model_only:
         while not layout.train_data.is_file():

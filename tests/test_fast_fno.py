@@ -235,3 +235,20 @@ def test_noble_model_matches_its_neuralop_reference_for_every_spectral_method() 
         model.fno.proj_b1.add_(0.01)  # a weight change is seen by the next reference (built anew)
         moved = model.reference_module()(amps, feats)
         assert rel(moved, reference) > 1e-6 and rel(model(amps, feats), moved) < 1e-5
+
+
+def test_pointwise_products_equal_size_one_convolutions():
+    import torch.nn.functional as F
+
+    from noble.fast.model import pointwise
+
+    torch.manual_seed(0)
+    h = torch.randn(3, 5, 17, requires_grad=True)
+    w, b = torch.randn(4, 5, requires_grad=True), torch.randn(4, requires_grad=True)
+    for bias in (b, None):
+        got, ref = pointwise(h, w, bias), F.conv1d(h, w.unsqueeze(-1), bias)
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+        grads = torch.autograd.grad(got.square().sum(), [h, w] + ([b] if bias is not None else []))
+        refs = torch.autograd.grad(ref.square().sum(), [h, w] + ([b] if bias is not None else []))
+        for g, r in zip(grads, refs):
+            torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)

@@ -9,8 +9,8 @@ import pytest
 from noble import load_model
 from noble.hashing import sha256_file
 from noble.training import TrainingError, load_config, read_dataset
-from noble.training.stages import (STAGE_FILE, STAGES_LOG, ResolutionStage, coarse_padded_length, stage_config,
-                                   stage_finished, train_stages)
+from noble.training.stages import (STAGE_FILE, STAGES_LOG, ResolutionStage, coarse_padded_length, regridded,
+                                   stage_config, stage_finished, train_stages)
 from conftest import SYNTH_TABLE, SYNTH_TEST_HOFS, SYNTH_TRAIN_HOFS, write_synthetic
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -127,6 +127,11 @@ def test_a_stage_adds_traces_keeps_the_first_stages_held_out_rows_and_ends_on_th
     for name, tensor in coarse.weight_tensors().items():
         assert np.array_equal(tensor.numpy(), model.weight_tensors()[name].numpy())
     assert model.card["training"]["regridded"]["to_samples"] == dataset.template.n_samples
+    assert model.card["metrics"] == coarse.card["metrics"] and "checkpoint_epoch" not in model.card["training"]
+    # a checkpoint moved the same way says which epoch it is and keeps no metrics of the saved epoch
+    moved, card = regridded(coarse, dataset.template, None, checkpoint_epoch=1, name="epoch 1")
+    assert card["training"]["checkpoint_epoch"] == 1 and not card["metrics"] and card["name"] == "epoch 1"
+    assert moved.template == dataset.template
     assert (final / STAGES_LOG).is_file() and (final / "split.json").read_text() == (dirs[1] / "split.json").read_text()
     # the nearest-neighbour baseline finds those training rows on the full grid, and only with the extra traces
     from noble.evaluation.evaluate import training_reference
@@ -276,5 +281,21 @@ def test_the_pipeline_simulates_a_stages_extra_traces_and_names_their_plan(quick
     reference, rows = training_reference(second, [read_dataset(p) for p in paths])
     assert len(reference) == len(read_dataset(quick_dataset)) + 3 and rows.tolist() == second["train"]
     # the extra traces never repeat another dataset's amplitudes
-    with pytest.raises(steps.PipelineError, match="extra_seed"):
+    with pytest.raises(steps.PipelineError, match="extra seed 1 would repeat"):
         steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=steps.TRAIN_SEED),)), cell, layout)
+    with pytest.raises(steps.PipelineError, match="extra seed 1 would repeat"):  # the second set's seed
+        steps.ensure_model(replace(prof, main_stages=(replace(stage, extra_seed=0, extra_sets=2),)), cell, layout)
+    # two sets: seeds 9 and 10, simulated into their own files, concatenated in seed order
+    two = replace(stage, extra_sets=2)
+    assert two.extra_seeds == (9, 10) and two.n_extra == 6 and two.as_dict()["extra_sets"] == 2
+    assert "extra_sets" not in stage.as_dict() and ResolutionStage.from_dict(two.as_dict()) == two
+    out = steps.ensure_model(replace(prof, main_stages=(two,)), cell, layout)
+    files = [steps.extra_training_path(layout, 3, seed) for seed in (9, 10)]
+    signature = json.loads((out / steps.SIGNATURE_FILE).read_text())["signature"]
+    assert signature["stage_extra_plans"] == [[steps._dataset_plan_sha(f) for f in files]]
+    second = json.loads((steps.stage_directories(out, (two,))[0][1] / "split.json").read_text())
+    assert len(second["train"]) == len(first["train"]) + 6
+    paths = steps.training_data_paths(replace(prof, main_stages=(two,)), cell, layout, out, quick_dataset)
+    assert paths == [quick_dataset, *files]
+    reference, rows = training_reference(second, [read_dataset(p) for p in paths])
+    assert rows is not None and rows.tolist() == second["train"]  # the split's card names these files

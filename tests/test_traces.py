@@ -43,6 +43,11 @@ def test_round_trip_keeps_protocol_card_and_extras(tmp_path):
     assert len(both) == 5 and both.amplitude.tolist()[-2:] == [0.2, 0.1]
     assert json.loads(both.data_card) == {"concatenation": [{"data_card_sha256": ds.data_card_sha256, "n_traces": 3},
                                                             {"data_card_sha256": sub.data_card_sha256, "n_traces": 2}]}
+    # concatenations of concatenations list their parts once, whatever the grouping; a coarsened one stays a part
+    three = ds.select(np.array([1]))
+    assert ds.concat(sub).concat(three).data_card == ds.concat(sub.concat(three)).data_card
+    assert len(json.loads(ds.concat(sub).concat(three).data_card)["concatenation"]) == 3
+    assert len(json.loads(both.coarsened(2).concat(three.coarsened(2)).data_card)["concatenation"]) == 2
 
 
 def test_paper_template_is_derived_from_the_paper_protocol():

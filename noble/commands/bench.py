@@ -1,4 +1,5 @@
-"""``noble bench``: the paper's speed table (appendix E) on this machine; ``noble bench sim``: PDE part only."""
+"""``noble bench``: the paper's speed table (appendix E) on this machine; ``noble bench sim``: PDE part only;
+``noble bench train``: CPU training throughput, one process against data-parallel processes."""
 from __future__ import annotations
 
 # Imports inside the functions are deliberate: `noble --help` and every other subcommand start without loading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from noble.errors import NobleError
 
-TARGETS = ("all", "sim", "nn")
+TARGETS = ("all", "sim", "nn", "train")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -35,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "Time the PDE solvers (NEURON on one core, Arbor on one and on all cores) and NOBLE inference "
             "(reference neuralop FNO and the fast path, batch 1/64/1000, CPU and GPU when present; warm-up "
             "reported apart, host-device transfers included), with speed-ups and accuracy. Prints the table "
-            "and writes it as CSV. `noble bench sim` runs the PDE part only, `noble bench nn` NOBLE only."
+            "and writes it as CSV. `noble bench sim` runs the PDE part only, `noble bench nn` NOBLE only. "
+            "`noble bench train` times training of the --profile network (default laptop) on synthetic traces of "
+            "the paper's grid: one process on all cores (today's default), one process on one thread, and --workers "
+            "data-parallel one-thread processes, with the loss curves compared."
         ),
     )
     parser.add_argument("target", nargs="?", choices=TARGETS, default="all", help="which part to run (default all)")
@@ -55,7 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--gpu-n-traces", type=int, help="NOBLE traces timed per batch size on the GPU (default 2000)")
     parser.add_argument("--engines", type=_names, help="PDE engines (default neuron,arbor)")
     parser.add_argument("--pde-traces", type=int, help="PDE traces per engine and core count (default 4)")
-    parser.add_argument("--workers", type=int, help="cores for the all-core Arbor run (default: every core)")
+    parser.add_argument("--workers", type=int,
+                        help="cores for the all-core Arbor run, or data-parallel processes of `bench train` "
+                        "(default: every core)")
+    parser.add_argument("--train-traces", type=int, help="synthetic traces of `bench train` (default 176)")
+    parser.add_argument("--train-epochs", type=int, help="epochs of `bench train`, the first warm-up (default 3)")
     parser.add_argument("--accuracy-traces", type=int, help="traces used for the accuracy columns (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: one per usable core)")
@@ -64,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target == "train":
+        return run_training(args)
     from noble.bench.speed_table import QUICK, BenchError, BenchSettings, speed_table
     from noble.bench.table import format_table, write_csv
 
@@ -101,4 +111,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"[noble bench] {line}")
     if args.out is not None:
         print(f"wrote {write_csv(rows, args.out)}")
+    return 0
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """``noble bench train``: the training-throughput table (:mod:`noble.bench.training`)."""
+    import csv
+    import os
+
+    from noble.bench.training import COLUMNS, TrainingBenchError, TrainingBenchSettings, format_rows, \
+        training_throughput
+
+    cores = os.cpu_count() or 1
+    workers = args.workers or cores
+    settings = TrainingBenchSettings(config=args.profile or "laptop",
+                                     settings=((1, cores), (1, 1), (workers, 1)) if workers > 1 else ((1, cores),))
+    for name in ("train_traces", "train_epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise TrainingBenchError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if args.train_traces:
+        settings = replace(settings, n_traces=args.train_traces)
+    if args.train_epochs:
+        settings = replace(settings, epochs=args.train_epochs)
+    rows = training_throughput(settings)
+    print(format_rows(rows))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {args.out}")
     return 0

@@ -42,6 +42,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest for small models on a busy machine)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="data-parallel CPU processes of one thread each (default 1; the same run up to "
+                        "floating-point summation order; `noble bench train` measures the gain)")
     parser.set_defaults(func=run)
     return parser
 
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )
     table = read_features_table(args.features_table) if args.features_table else None
     result = train(args.data, config, args.out, resume=args.resume, init_weights=args.init_from, feature_table=table,
-                   cell_root=args.cell_root, progress=not args.no_progress)
+                   cell_root=args.cell_root, workers=args.workers, progress=not args.no_progress)
     print(training_summary(result, config.training.selection))
     return 0
 

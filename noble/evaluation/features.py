@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from noble.features.efel_features import extract_features
+from noble.sim.protocol import PAPER_STEP_END_MS, PAPER_STEP_START_MS
 
 SPIKE_FEATURE = "Spikecount"
 
@@ -117,7 +118,8 @@ def account(true_rows: Sequence[Mapping[str, float]], pred_rows: Sequence[Mappin
 
 
 def feature_errors(
-    pred_mV: np.ndarray, true_mV: np.ndarray, time_ms: np.ndarray, stim_start: float = 15.0, stim_end: float = 415.0,
+    pred_mV: np.ndarray, true_mV: np.ndarray, time_ms: np.ndarray, stim_start: float = PAPER_STEP_START_MS,
+    stim_end: float = PAPER_STEP_END_MS,
     true_rows: Sequence[Mapping[str, float]] | None = None,
 ) -> FeatureErrorReport:
     """eFEL features of predicted and true traces ``[N, T]`` (mV) and their errors (see :func:`account`).

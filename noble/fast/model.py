@@ -146,16 +146,16 @@ class FastFNO(nn.Module):
         h = self._lift(x)
         last = cfg.n_layers - 1
         for layer in range(cfg.n_layers):
-            skip = F.conv1d(h, self.skip_weight[layer].unsqueeze(-1), self.spectral_bias[layer])
+            skip = pointwise(h, self.skip_weight[layer], self.spectral_bias[layer])
             y = self._spectral(h, layer, n_kept, bases, skip)
             if layer < last:
                 y = F.gelu(y)
-            y = F.conv1d(F.gelu(F.conv1d(y, self.mlp_w0[layer].unsqueeze(-1), self.mlp_b0[layer])),
-                         self.mlp_w1[layer].unsqueeze(-1), self.mlp_b1[layer])
+            y = pointwise(F.gelu(pointwise(y, self.mlp_w0[layer], self.mlp_b0[layer])), self.mlp_w1[layer],
+                          self.mlp_b1[layer])
             y = torch.addcmul(y, self.gate[layer].view(1, -1, 1), h)
             h = F.gelu(y) if layer < last else y
-        h = F.gelu(F.conv1d(h, self.proj_w0.unsqueeze(-1), self.proj_b0))
-        return F.conv1d(h, self.proj_w1.unsqueeze(-1), self.proj_b1)
+        h = F.gelu(pointwise(h, self.proj_w0, self.proj_b0))
+        return pointwise(h, self.proj_w1, self.proj_b1)
 
     def _lift(self, x: torch.Tensor) -> torch.Tensor:
         """Lifting MLP; the grid channel's contribution is a per-time bias instead of a concatenated input."""
@@ -164,10 +164,10 @@ class FastFNO(nn.Module):
         if cfg.positional_embedding:
             grid = torch.linspace(0.0, 1.0, n_points + 1, device=x.device, dtype=x.dtype)[:-1]
             bias = torch.addcmul(self.lift_b0.unsqueeze(-1), self.lift_w0[:, cfg.in_channels:], grid.unsqueeze(0))
-            h = F.conv1d(x, self.lift_w0[:, : cfg.in_channels].unsqueeze(-1)) + bias
+            h = pointwise(x, self.lift_w0[:, : cfg.in_channels]) + bias
         else:
-            h = F.conv1d(x, self.lift_w0.unsqueeze(-1), self.lift_b0)
-        return F.conv1d(F.gelu(h), self.lift_w1.unsqueeze(-1), self.lift_b1)
+            h = pointwise(x, self.lift_w0, self.lift_b0)
+        return pointwise(F.gelu(h), self.lift_w1, self.lift_b1)
 
     def _mixing_matrices(self, layer: int, n_kept: int) -> torch.Tensor:
         """Per-mode real ``(2C, 2C)`` matrices of the complex channel mixing, shape ``(K, 2C, 2C)``.
@@ -209,6 +209,20 @@ class FastFNO(nn.Module):
             return out.view(batch, c, n_points)
         coeffs = torch.complex(mixed[:, :, 0].float(), mixed[:, :, 1].float())
         return skip + torch.fft.irfft(coeffs, n=n_points, norm="forward").to(skip.dtype)
+
+
+def pointwise(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A 1x1 convolution ``(batch, in, time) -> (batch, out, time)`` (``weight`` ``(out, in)``, ``bias`` ``(out,)``)
+    as one batched matrix product: the same sums as ``F.conv1d`` with a kernel of size 1, which on the CPU takes a
+    slow im2col path (forward and backward of the laptop model about 5-8% slower, paper-size inference about 10%).
+    An ONNX export keeps the convolution, which onnxruntime runs faster than a batched product."""
+    if torch.onnx.is_in_onnx_export():
+        return F.conv1d(h, weight.unsqueeze(-1), bias)
+    batch, _, n_points = h.shape
+    w = weight.unsqueeze(0).expand(batch, -1, -1)
+    if bias is None:
+        return torch.bmm(w, h)
+    return torch.baddbmm(bias.view(1, -1, 1).expand(batch, -1, n_points), w, h)
 
 
 def _conv_init(weight: torch.Tensor, bias: torch.Tensor | None) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from noble.features.efel_features import FeatureError, spike_counts
+from noble.sim.protocol import PAPER_STEP_END_MS, PAPER_STEP_START_MS
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import HofModel
@@ -35,7 +36,8 @@ SLOPE_SPAN = 0.05
 
 
 def firing_rates(
-    voltage: np.ndarray, time: np.ndarray, stim_start: float = 15.0, stim_end: float = 415.0
+    voltage: np.ndarray, time: np.ndarray, stim_start: float = PAPER_STEP_START_MS,
+    stim_end: float = PAPER_STEP_END_MS
 ) -> np.ndarray:
     """Firing rate (Hz) inside the step window of each trace (``voltage`` [N, T] mV, ``time`` [T] ms)."""
     counts = spike_counts(voltage, time, stim_start, stim_end)

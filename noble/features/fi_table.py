@@ -23,13 +23,13 @@ from noble.data import load_cell
 from noble.features.fi import threshold_and_slope
 from noble.progress import tqdm
 from noble.sim import get_engine
-from noble.sim.protocol import StepProtocol
+from noble.sim.protocol import PAPER_STEP_END_MS, StepProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
 
 #: Protocol for F-I analysis: the paper's step (15-415 ms) from rest; the trace can end with the step.
-FI_T_STOP = 415.0
+FI_T_STOP = PAPER_STEP_END_MS
 
 COLUMNS = (
     "index", "seed", "hof", "split", "I_thr_nA", "s_thr_Hz_per_nA", "intercept_fit_nA",

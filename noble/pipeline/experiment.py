@@ -18,6 +18,7 @@ from noble.errors import AnalysisError
 from noble.features import extract_features
 from noble.pipeline.cache import cached_json, signature_of, weights_sha
 from noble.pipeline.fi_curves import nearest_index, pde_traces
+from noble.sim.protocol import PAPER_STEP_END_MS, PAPER_STEP_START_MS, PAPER_T_STOP_MS
 
 if TYPE_CHECKING:  # pragma: no cover
     from noble.data import Cell
@@ -62,7 +63,8 @@ def errors_vs_experiment(rows: Sequence[Mapping[str, float]], cell_features: Map
     return out
 
 
-def trace_features(voltage_mV: np.ndarray, time_ms: np.ndarray, delay_ms: float = 15.0, end_ms: float = 415.0,
+def trace_features(voltage_mV: np.ndarray, time_ms: np.ndarray, delay_ms: float = PAPER_STEP_START_MS,
+                   end_ms: float = PAPER_STEP_END_MS,
                    features: Sequence[str] = FIG5_FEATURES) -> list[dict[str, float]]:
     """eFEL features (see :func:`noble.features.extract_features`) of traces ``[N, T]``."""
     return extract_features(np.asarray(voltage_mV, dtype=float), np.asarray(time_ms, dtype=float), delay_ms, end_ms,
@@ -78,7 +80,8 @@ def specimen_id(cell: "Cell") -> int:
 
 
 def experimental_sweeps(cell: "Cell", amplitudes_nA: Sequence[float], download: bool = False, tol_nA: float = 0.015,
-                        t_stop_ms: float = 515.0, delay_ms: float = 15.0) -> dict[float, tuple[np.ndarray, np.ndarray]] | None:
+                        t_stop_ms: float = PAPER_T_STOP_MS,
+                        delay_ms: float = PAPER_STEP_START_MS) -> dict[float, tuple[np.ndarray, np.ndarray]] | None:
     """Recorded Long Square sweeps nearest to each amplitude, shifted so their step starts at ``delay_ms`` and
     cut at ``t_stop_ms``: ``{amplitude: (time ms, voltage mV)}``.
 

@@ -362,8 +362,7 @@ def training_data_paths(prof: Profile, cell: str, layout: RunLayout, model_dir: 
     signature = state.get("signature") or {}
     paths = [training_data_path(layout, model_dir, default)]
     for stage in signature.get("stages") or []:
-        plan = _extra_plan(prof, cell, signature["train_hofs"], ResolutionStage.from_dict(stage))
-        if plan is not None:
+        for plan in _extra_plans(prof, cell, signature["train_hofs"], ResolutionStage.from_dict(stage)):
             paths.append(_simulate_extra(layout, plan, prof.workers))
     return paths
 
@@ -441,11 +440,11 @@ def ensure_model(
     stages = prof.main_stages if (tag == "main" and seed is None and features is None and train_hofs is None
                                   and n_train_samples is None) else ()
     stage1_signature = dict(signature)
-    extra_plans = [_extra_plan(prof, cell, use_train, s) for s in stages]
+    extra_plans = [_extra_plans(prof, cell, use_train, s) for s in stages]
     if stages:
         signature["stages"] = [s.as_dict() for s in stages]
-    if any(p is not None for p in extra_plans):
-        signature["stage_extra_plans"] = [p.fingerprint() if p is not None else None for p in extra_plans]
+    if any(extra_plans):
+        signature["stage_extra_plans"] = [_plans_fingerprint(p) for p in extra_plans]
     out = layout.model_dir / tag
     state = _read_json(out / SIGNATURE_FILE)
     same = state is not None and state.get("signature") == signature
@@ -465,7 +464,8 @@ def ensure_model(
         done = _train_stages(prof, cell, layout, dataset, config, stages, extra_plans, out, use_train, pool_test,
                              stage1_signature)
     else:
-        result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test)
+        result = train(dataset, config, out, resume=resume, train_hofs=use_train, test_hofs=pool_test,
+                       workers=training_workers())
         done = {"epochs_completed": result.epochs_completed, "best_epoch": result.best_epoch,
                 "stopped": result.stopped, "wall_time_s": result.wall_time_s}
     if not (out / "model_card.json").is_file():
@@ -496,16 +496,33 @@ def _simulate_extra(layout: RunLayout, plan, workers: int) -> Path:
     return _simulate(extra_training_path(layout, len(plan.hof), plan.seed), plan, workers)
 
 
-def _extra_plan(prof: Profile, cell: str, use_train: Sequence[int], stage: ResolutionStage):
-    """The simulation plan of the traces a stage adds (``None`` when it adds none): new skew-normal amplitudes on
-    the train HoF models, seeded by the stage."""
-    if not stage.extra_samples:
+def _extra_plans(prof: Profile, cell: str, use_train: Sequence[int], stage: ResolutionStage) -> list:
+    """The simulation plans of the traces a stage adds, one per extra set (none when it adds none): new
+    skew-normal amplitudes on the train HoF models, seeded by the stage."""
+    for seed in stage.extra_seeds:
+        if seed in (TRAIN_SEED, UNSEEN_SEED, TEST_SEED):
+            raise PipelineError(f"a stage's extra seed {seed} would repeat the amplitudes of another dataset of "
+                                f"the run (seeds {TRAIN_SEED}, {UNSEEN_SEED}, {TEST_SEED})")
+    return [sampled_plan(cell, stage.extra_samples, seed, hofs=use_train,
+                         engine_options={"discretization": prof.discretization}) for seed in stage.extra_seeds]
+
+
+def _plans_fingerprint(plans: Sequence) -> str | list[str] | None:
+    """What the signature records of a stage's extra plans (one set: its fingerprint, as before sets existed)."""
+    if not plans:
         return None
-    if stage.extra_seed in (TRAIN_SEED, UNSEEN_SEED, TEST_SEED):
-        raise PipelineError(f"a stage's extra_seed {stage.extra_seed} would repeat the amplitudes of another "
-                            f"dataset of the run (seeds {TRAIN_SEED}, {UNSEEN_SEED}, {TEST_SEED})")
-    return sampled_plan(cell, stage.extra_samples, stage.extra_seed, hofs=use_train,
-                        engine_options={"discretization": prof.discretization})
+    return plans[0].fingerprint() if len(plans) == 1 else [p.fingerprint() for p in plans]
+
+
+def _read_extra(layout: RunLayout, plans: Sequence, workers: int):
+    """A stage's extra traces, its sets simulated (or reused) and concatenated in seed order (``None``: none)."""
+    if not plans:
+        return None
+    sets = [read_dataset(_simulate_extra(layout, plan, workers)) for plan in plans]
+    extra = sets[0]
+    for more in sets[1:]:
+        extra = extra.concat(more)
+    return extra
 
 
 def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, stages, extra_plans, out: Path,
@@ -522,10 +539,10 @@ def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, 
             mark_stage_finished(first, config, 1, 1, {k: shipped.get(k) for k in
                                                       ("epochs_completed", "best_epoch", "stopped", "wall_time_s")},
                                 dataset.data_card_sha256)
-    extra = [read_dataset(_simulate_extra(layout, plan, prof.workers)) if plan is not None else None
-             for plan in extra_plans]
+    extra = [_read_extra(layout, plans, prof.workers) for plans in extra_plans]
     summaries = train_stages(dataset, config, stages, directories, extra=extra, final_dir=final_dir,
-                             train_kwargs={"train_hofs": use_train, "test_hofs": pool_test})
+                             train_kwargs={"train_hofs": use_train, "test_hofs": pool_test,
+                                           "workers": training_workers()})
     last = summaries[-1]
     return {"epochs_completed": last["epochs_completed"], "best_epoch": last["best_epoch"], "stopped": last["stopped"],
             "wall_time_s": float(sum(s["wall_time_s"] or 0.0 for s in summaries)),
@@ -537,6 +554,25 @@ def _note_main_model(tag: str, out: Path) -> None:
     """Record the main model's card checksum in the provenance of the figures saved from now on."""
     if tag == "main" and (out / "model_card.json").is_file():
         set_provenance(main_model_card_sha256=sha256_file(out / "model_card.json"))
+
+
+#: Data-parallel CPU processes (one thread each) for the models the pipeline trains (``make figures
+#: TRAIN_WORKERS=2``); not part of any signature, since the runs agree up to floating-point summation order.
+TRAIN_WORKERS_ENV = "NOBLE_TRAIN_WORKERS"
+
+
+def training_workers() -> int:
+    """``$NOBLE_TRAIN_WORKERS`` as a positive integer (default 1)."""
+    text = os.environ.get(TRAIN_WORKERS_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PipelineError(f"${TRAIN_WORKERS_ENV}={text!r}: expected a positive integer of CPU processes")
+    return value
 
 
 #: Set to 1 to train every model from scratch even when matching pretrained weights are shipped.

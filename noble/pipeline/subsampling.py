@@ -16,6 +16,7 @@ from noble.pipeline.cache import cached_arrays, cached_json
 from noble.pipeline.experiment import EXPERIMENT_STEP_MS, SIMULATED_STEP_MS, experimental_value
 from noble.progress import tqdm
 from noble.sim import PAPER_PROTOCOL
+from noble.sim.protocol import PAPER_STEP_END_MS, PAPER_STEP_START_MS
 from noble.sim.raw_batch import simulate_models
 from noble.sim.subsample import SUBSAMPLING_STRATEGIES, subsample
 
@@ -31,7 +32,8 @@ def relative_errors(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def subsampling_errors(raw: np.ndarray, amplitudes_nA: np.ndarray, dt_ms: float, factors: Sequence[int],
-                       features: Sequence[str], delay_ms: float = 15.0, end_ms: float = 415.0,
+                       features: Sequence[str], delay_ms: float = PAPER_STEP_START_MS,
+                       end_ms: float = PAPER_STEP_END_MS,
                        strategies: Sequence[str] = tuple(SUBSAMPLING_STRATEGIES), progress: bool = False
                        ) -> tuple[dict[str, dict[str, np.ndarray]], list[dict[str, float]]]:
     """eFEL feature errors (%) of subsampled raw traces ``[N, n]`` against the original traces.

@@ -95,6 +95,10 @@ class StepProtocol:
 
 #: The paper's protocol: 515 ms, step 15-415 ms, dt 0.02 ms, decimated by 3 to 8,583 samples, from rest.
 PAPER_PROTOCOL = StepProtocol()
+#: The paper's step window and trace end (ms), for defaults of functions that take them as numbers.
+PAPER_STEP_START_MS = PAPER_PROTOCOL.stim_start
+PAPER_STEP_END_MS = PAPER_PROTOCOL.stim_start + PAPER_PROTOCOL.stim_duration
+PAPER_T_STOP_MS = PAPER_PROTOCOL.t_stop
 
 
 def template_of(protocol: StepProtocol) -> StimulusTemplate:

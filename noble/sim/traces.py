@@ -118,17 +118,29 @@ class TraceDataset:
         return None
 
     def concat(self, other: "TraceDataset") -> "TraceDataset":
-        """This dataset's traces followed by ``other``'s (same protocol required). Its data card names both parts
-        (their cards' SHA-256 and trace counts), so a model trained on it claims neither dataset."""
+        """This dataset's traces followed by ``other``'s (same protocol required). Its data card names the parts
+        (their cards' SHA-256 and trace counts; a part that is itself a concatenation contributes its parts, so
+        ``a.concat(b).concat(c)`` and ``a.concat(b.concat(c))`` have one card), so a model trained on it claims
+        none of the datasets."""
         if other.protocol != self.protocol:
             raise DataError(f"{other.path}: protocol {other.protocol} differs from {self.path}'s {self.protocol}")
-        card = canonical_json({"concatenation": [{"data_card_sha256": d.data_card_sha256, "n_traces": len(d)}
-                                                 for d in (self, other)]})
+        card = canonical_json({"concatenation": _card_parts(self) + _card_parts(other)})
         return TraceDataset(
             self.path, np.concatenate([self.voltage, other.voltage]),
             np.concatenate([self.amplitude, other.amplitude]), np.concatenate([self.hof, other.hof]), self.time,
             self.protocol, self.cell, self.engine, self.seed, card, dict(self.attrs),
         )
+
+
+def _card_parts(dataset: TraceDataset) -> list[dict[str, Any]]:
+    """The parts a concatenation's data card lists for ``dataset``: its own parts when it is a concatenation."""
+    try:
+        card = json.loads(dataset.data_card)
+    except ValueError:
+        card = None
+    if isinstance(card, dict) and set(card) == {"concatenation"}:
+        return list(card["concatenation"])
+    return [{"data_card_sha256": dataset.data_card_sha256, "n_traces": len(dataset)}]
 
 
 def coarsened_card(data_card: str, factor: int) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,42 +304,43 @@ def train(
     bar = tqdm(range(start_epoch, tc.epochs), desc="train", unit="epoch", disable=not progress, initial=start_epoch,
                total=tc.epochs)
     try:
-        group.__enter__()
-        trainer.reducer = group.reducer
-        for epoch in bar:
-            t_epoch = time.perf_counter()
-            trainer.set_learning_rate(epoch)
-            group.next_epoch(trainer.optimizer.param_groups[0]["lr"])
-            train_loss = trainer.train_epoch(epoch)
-            train_time = time.perf_counter() - t_epoch
-            holdout, test_errors, firing, score = trainer.evaluate()
-            trainer.step_plateau(train_loss, score)
-            elapsed = elapsed_before + time.perf_counter() - t_start
-            row = epoch_row(epoch, train_loss, trainer.optimizer.param_groups[0]["lr"], holdout, test_errors, firing,
-                            score, time.perf_counter() - t_epoch, train_time / trainer.n_batches, elapsed)
-            history.append(row)
-            loggers.log(row)
-            monitor = trainer.monitor(train_loss, holdout[0], score)
-            if monitor < best:
-                best, best_epoch = monitor, epoch + 1
-                card = build_card(model, data=data_info, training={**training_info, "epoch": epoch + 1},
-                                  metrics={k: v for k, v in row.items() if k != "epoch"} | {"best_epoch": epoch + 1},
-                                  name=config.name)
-                save_model(out, model, card)
-            if tc.checkpoint_every and (epoch + 1) % tc.checkpoint_every == 0:
-                save_weights(model, checkpoint_file(out, epoch + 1))
-            save_training_state(state_path, {
-                "epoch": epoch + 1, **trainer.state(),
-                "best": best, "best_epoch": best_epoch if best_epoch is not None else -1, "history": history,
-                "elapsed_s": elapsed, "data_card_sha256": dataset.data_card_sha256,
-                "init_weights_sha256": init_sha or "",
-            })
-            bar.set_postfix(loss=f"{train_loss:.4g}", holdout_l4=f"{holdout[0]:.4g}", lr=f"{row['learning_rate']:.2g}")
-            if tc.max_minutes is not None and time.perf_counter() - t_start > tc.max_minutes * 60:
-                stopped = "max_minutes"
-                break
+        with group:
+            trainer.reducer = group.reducer
+            for epoch in bar:
+                t_epoch = time.perf_counter()
+                trainer.set_learning_rate(epoch)
+                group.next_epoch(trainer.optimizer.param_groups[0]["lr"])
+                train_loss = trainer.train_epoch(epoch)
+                train_time = time.perf_counter() - t_epoch
+                holdout, test_errors, firing, score = trainer.evaluate()
+                trainer.step_plateau(train_loss, score)
+                elapsed = elapsed_before + time.perf_counter() - t_start
+                row = epoch_row(epoch, train_loss, trainer.optimizer.param_groups[0]["lr"], holdout, test_errors,
+                                firing, score, time.perf_counter() - t_epoch, train_time / trainer.n_batches,
+                                elapsed)
+                history.append(row)
+                loggers.log(row)
+                monitor = trainer.monitor(train_loss, holdout[0], score)
+                if monitor < best:
+                    best, best_epoch = monitor, epoch + 1
+                    card = build_card(model, data=data_info, training={**training_info, "epoch": epoch + 1},
+                                      metrics={k: v for k, v in row.items() if k != "epoch"}
+                                      | {"best_epoch": epoch + 1}, name=config.name)
+                    save_model(out, model, card)
+                if tc.checkpoint_every and (epoch + 1) % tc.checkpoint_every == 0:
+                    save_weights(model, checkpoint_file(out, epoch + 1))
+                save_training_state(state_path, {
+                    "epoch": epoch + 1, **trainer.state(),
+                    "best": best, "best_epoch": best_epoch if best_epoch is not None else -1, "history": history,
+                    "elapsed_s": elapsed, "data_card_sha256": dataset.data_card_sha256,
+                    "init_weights_sha256": init_sha or "",
+                })
+                bar.set_postfix(loss=f"{train_loss:.4g}", holdout_l4=f"{holdout[0]:.4g}",
+                                lr=f"{row['learning_rate']:.2g}")
+                if tc.max_minutes is not None and time.perf_counter() - t_start > tc.max_minutes * 60:
+                    stopped = "max_minutes"
+                    break
     finally:
-        group.__exit__(*sys.exc_info())
         bar.close()
         loggers.close()
     return TrainResult(out, len(history), best_epoch, best if math.isfinite(best) else None, stopped, history,

@@ -86,10 +86,13 @@ class ParallelGroup:
         self.reducer: GradientReducer | None = None
         self._context = None
         self._store = None
+        self._threads: int | None = None
 
     def __enter__(self) -> "ParallelGroup":
         if self.workers == 1:
             return self
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # process 0 is one of the ``workers`` one-thread processes
         fd, store = tempfile.mkstemp(prefix="noble-ddp-")
         os.close(fd)
         os.unlink(store)  # the file store creates it
@@ -121,6 +124,8 @@ class ParallelGroup:
             dist.destroy_process_group()
             if self._store and Path(self._store).exists():
                 Path(self._store).unlink()
+            if self._threads is not None:
+                torch.set_num_threads(self._threads)
 
 
 def _helper_main(index: int, world: int, store: str, payload: Mapping[str, Any]) -> None:

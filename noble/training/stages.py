@@ -8,8 +8,8 @@ the HoF labels and the seed) and the same selection criterion, in its own direct
 finished is not run again. The last stage's directory is the model; when that stage ran on coarser traces, the
 model is also written on the dataset's own grid into a final directory of its own (same weights, its own card).
 
-A stage may add ``extra_samples`` new traces (new amplitude, train-HoF pairs, simulated by the caller with
-``extra_seed``) to its training set: it then trains on the first stage's training rows plus those traces and keeps
+A stage may add ``extra_sets`` sets of ``extra_samples`` new traces each (new amplitude, train-HoF pairs, simulated
+by the caller with the seeds ``extra_seed``, ``extra_seed + 1``, ...) to its training set: it then trains on the first stage's training rows plus those traces and keeps
 the first stage's held-out rows for selection, so no held-out trace is ever trained on. Units: nA, mV, ms.
 """
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ResolutionStage:
     quantile_weight: float = 0.0
     extra_samples: int = 0  # new traces added to this stage's training set (0: the first stage's rows only)
     extra_seed: int = 0  # seed of the amplitude sampling of those traces (used when extra_samples > 0)
+    extra_sets: int = 1  # sets of extra_samples traces each, seeded extra_seed, extra_seed + 1, ...
 
     def __post_init__(self) -> None:
         if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
@@ -68,20 +69,34 @@ class ResolutionStage:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise TrainingError(f"a stage's {name} must be a non-negative integer, not {value!r}")
+        if isinstance(self.extra_sets, bool) or not isinstance(self.extra_sets, int) or self.extra_sets < 1:
+            raise TrainingError(f"a stage's extra_sets must be a positive integer, not {self.extra_sets!r}")
+
+    @property
+    def extra_seeds(self) -> tuple[int, ...]:
+        """The seeds of the stage's extra sets (none when it adds no traces)."""
+        return tuple(self.extra_seed + i for i in range(self.extra_sets)) if self.extra_samples else ()
+
+    @property
+    def n_extra(self) -> int:
+        """How many traces the stage adds."""
+        return self.extra_samples * len(self.extra_seeds)
 
     def as_dict(self) -> dict[str, Any]:
-        """The stage's settings; the extra-trace fields only when traces are added (older recipes keep their
-        signature)."""
+        """The stage's settings; the extra-trace fields only when traces are added, and ``extra_sets`` only when
+        above 1 (older recipes keep their signature)."""
         data = asdict(self)
         if not self.extra_samples:
-            del data["extra_samples"], data["extra_seed"]
+            del data["extra_samples"], data["extra_seed"], data["extra_sets"]
+        elif self.extra_sets == 1:
+            del data["extra_sets"]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ResolutionStage":
         return cls(int(data["factor"]), int(data["epochs"]), int(data["hold_epochs"]), float(data["learning_rate"]),
                    float(data.get("min_lr_fraction", 0.05)), float(data.get("quantile_weight", 0.0)),
-                   int(data.get("extra_samples", 0)), int(data.get("extra_seed", 0)))
+                   int(data.get("extra_samples", 0)), int(data.get("extra_seed", 0)), int(data.get("extra_sets", 1)))
 
 
 def coarse_padded_length(padded_length: int | None, n_samples: int, factor: int) -> int | None:
@@ -139,8 +154,8 @@ def stage_data(dataset: TraceDataset, stage: ResolutionStage, extra: TraceDatase
     times) and the rows it must hold out (``None``: its own seeded split, as the first stage's)."""
     holdout = None
     if stage.extra_samples:
-        if extra is None or len(extra) != stage.extra_samples:
-            raise TrainingError(f"a stage adding {stage.extra_samples} traces needs them, not "
+        if extra is None or len(extra) != stage.n_extra:
+            raise TrainingError(f"a stage adding {stage.n_extra} traces needs them, not "
                                 f"{'none' if extra is None else len(extra)}")
         holdout = first_stage_holdout(first_dir, dataset)  # rows of ``dataset``, which comes first in the concat
         dataset = dataset.concat(extra)
@@ -149,20 +164,31 @@ def stage_data(dataset: TraceDataset, stage: ResolutionStage, extra: TraceDatase
     return (dataset if stage.factor == 1 else dataset.coarsened(stage.factor)), holdout
 
 
+def regridded(model, template, padded_length: int | None, *, stage_dir: str | None = None,
+              checkpoint_epoch: int | None = None, name: str | None = None):
+    """``model`` moved onto ``template``'s grid (same weights; the FNO is resolution-agnostic) and the card of the
+    moved model, which records the move. ``checkpoint_epoch``: the weights are that epoch's checkpoint, not the
+    run's saved ones, so the card keeps no metrics of the saved epoch."""
+    moved = model.on_grid(template, padded_length)
+    card = model.card
+    move = {"from_samples": model.template.n_samples, "to_samples": template.n_samples, "padded_length": padded_length}
+    if stage_dir is not None:
+        move["stage_dir"] = stage_dir
+    training = {**card.get("training", {}), "regridded": move}
+    if checkpoint_epoch is not None:
+        training["checkpoint_epoch"] = int(checkpoint_epoch)
+    new = build_card(moved, data=card.get("data"), training=training,
+                     metrics=card.get("metrics") if checkpoint_epoch is None else None,
+                     name=name if name is not None else card.get("name"))
+    return moved, new
+
+
 def write_full_grid_model(stage_dir: Path, out: Path, dataset: TraceDataset, padded_length: int | None) -> Path:
     """Write the model of a coarse last stage on ``dataset``'s grid into ``out``: the same weights, a card that
     records the move, and the stage's ``split.json``, ``metrics.csv`` and ``run_config.json``."""
-    model = load_model(stage_dir)
-    moved = model.on_grid(dataset.template, padded_length)
-    card = model.card
-    training = {**card.get("training", {}), "regridded": {"from_samples": model.template.n_samples,
-                                                          "to_samples": dataset.template.n_samples,
-                                                          "padded_length": padded_length,
-                                                          "stage_dir": stage_dir.name}}
-    new = build_card(moved, data=card.get("data"), training=training, metrics=card.get("metrics"),
-                     name=card.get("name"))
+    moved, card = regridded(load_model(stage_dir), dataset.template, padded_length, stage_dir=stage_dir.name)
     out.mkdir(parents=True, exist_ok=True)
-    save_model(out, moved, new)
+    save_model(out, moved, card)
     for name in ("split.json", "metrics.csv", "run_config.json"):
         if (stage_dir / name).is_file():
             shutil.copy2(stage_dir / name, out / name)
