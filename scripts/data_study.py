@@ -35,7 +35,7 @@ import torch
 from noble.checkpoint import load_model, read_weight_tensors, save_model
 from noble.evaluation.evaluate import SUMMARY_LABELS, evaluate_model, firing_summary
 from noble.model import NobleModel
-from noble.sim.traces import TraceDataset, read_dataset
+from noble.sim.traces import TraceDataset, concat_datasets, read_dataset
 from noble.training import load_config, train
 from noble.training.loop import checkpoint_file, load_split
 from noble.training.stages import coarse_padded_length, regridded
@@ -52,9 +52,7 @@ def training_rows(init: Path, train_ds: TraceDataset) -> tuple[np.ndarray, np.nd
 def run_train(args: argparse.Namespace) -> None:
     train_ds = read_dataset(args.train)
     rows, _ = training_rows(args.init, train_ds)
-    data = train_ds.select(rows)  # concat's data card names every part
-    for extra in args.extra:
-        data = data.concat(read_dataset(extra))
+    data = concat_datasets([train_ds.select(rows), *(read_dataset(e) for e in args.extra)])  # card names every part
     data = data.coarsened(args.factor)
     base = load_config("laptop")
     config = replace(base, name=f"data-study-coarse{args.factor}-{len(data)}",

@@ -47,6 +47,12 @@ def test_round_trip_keeps_protocol_card_and_extras(tmp_path):
     three = ds.select(np.array([1]))
     assert ds.concat(sub).concat(three).data_card == ds.concat(sub.concat(three)).data_card
     assert len(json.loads(ds.concat(sub).concat(three).data_card)["concatenation"]) == 3
+    from noble.sim.traces import concat_datasets
+
+    assert concat_datasets([ds, sub, three]).data_card == ds.concat(sub).concat(three).data_card
+    assert concat_datasets([ds]) is ds
+    with pytest.raises(DataError, match="no datasets"):
+        concat_datasets([])
     assert len(json.loads(both.coarsened(2).concat(three.coarsened(2)).data_card)["concatenation"]) == 2
 
 

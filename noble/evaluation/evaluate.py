@@ -26,6 +26,7 @@ from noble.model import NobleModel
 from noble.progress import tqdm
 from noble.spikes import FiringReport, firing_report, spike_counts, window_mask
 from noble.training.data import TraceDataset, read_dataset
+from noble.sim.traces import concat_datasets
 from noble.training.loop import load_split
 
 SET_NAMES = ("train_hofs_unseen_currents", "test_hofs")
@@ -238,9 +239,7 @@ def training_reference(split: Mapping[str, Any] | None,
     when the split describes them (also when the model trained on them coarsened); otherwise every row."""
     if not datasets:
         raise ValueError("no training dataset given")
-    reference = datasets[0]
-    for extra in datasets[1:]:
-        reference = reference.concat(extra)
+    reference = concat_datasets(datasets)
     if split is not None and reference.card_factor(str(split.get("data_card_sha256"))) is not None:
         return reference, np.asarray(split["train"], dtype=np.int64)
     return reference, None

@@ -50,7 +50,7 @@ from noble.pipeline.profiles import Profile, get_profile
 from noble.pipeline.provenance import git_commit
 from noble.plotting.style import set_provenance
 from noble.sim.dataset import generate_dataset, grid_plan, sampled_plan
-from noble.sim.traces import TraceDataset, read_dataset, upgrade_dataset
+from noble.sim.traces import TraceDataset, concat_datasets, read_dataset, upgrade_dataset
 from noble.training import load_config, train
 from noble.training.loop import load_split
 from noble.training.stages import STAGES_LOG, ResolutionStage, mark_stage_finished, stage_finished, train_stages
@@ -518,11 +518,7 @@ def _read_extra(layout: RunLayout, plans: Sequence, workers: int):
     """A stage's extra traces, its sets simulated (or reused) and concatenated in seed order (``None``: none)."""
     if not plans:
         return None
-    sets = [read_dataset(_simulate_extra(layout, plan, workers)) for plan in plans]
-    extra = sets[0]
-    for more in sets[1:]:
-        extra = extra.concat(more)
-    return extra
+    return concat_datasets([read_dataset(_simulate_extra(layout, plan, workers)) for plan in plans])
 
 
 def _train_stages(prof: Profile, cell: str, layout: RunLayout, dataset, config, stages, extra_plans, out: Path,

@@ -22,7 +22,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -130,6 +130,16 @@ class TraceDataset:
             np.concatenate([self.amplitude, other.amplitude]), np.concatenate([self.hof, other.hof]), self.time,
             self.protocol, self.cell, self.engine, self.seed, card, dict(self.attrs),
         )
+
+
+def concat_datasets(datasets: "Sequence[TraceDataset]") -> TraceDataset:
+    """``datasets`` concatenated in order (:meth:`TraceDataset.concat`; at least one)."""
+    if not datasets:
+        raise DataError("no datasets to concatenate")
+    joined = datasets[0]
+    for more in datasets[1:]:
+        joined = joined.concat(more)
+    return joined
 
 
 def _card_parts(dataset: TraceDataset) -> list[dict[str, Any]]:
