@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/data_study.py train --init MODEL --train T.h5 [--extra E.h5 ...] --out DIR [--epochs 24]
-        [--hold-epochs 16] [--factor 2] [--quantile-weight W] [--threads 2]
+        [--hold-epochs 16] [--factor 2] [--quantile-weight W] [--smooth-weight W --smooth-ms MS] [--threads 2]
     python scripts/data_study.py score --init MODEL --train T.h5 [--on U.h5] --out CSV RUN[:EPOCH,EPOCH...] ...
     python scripts/data_study.py regrid --init MODEL --out DIR RUN[:EPOCH]
 
@@ -11,7 +11,8 @@ Usage::
 on the rows of ``T.h5`` it trained on, plus every trace of each ``--extra E.h5`` file (more traces per HoF), coarsened
 ``--factor`` times, at Adam's 0.002 held for ``--hold-epochs`` and then a cosine decay; no rows are held out inside
 the run and every epoch's weights are kept (``DIR/checkpoints``); ``--quantile-weight`` adds the timing-free
-quantile term to the loss (:attr:`noble.training.TrainConfig.quantile_weight`). ``score`` puts checkpoints of runs
+quantile term to the loss (:attr:`noble.training.TrainConfig.quantile_weight`), ``--smooth-weight`` the slow-voltage
+term (:attr:`noble.training.TrainConfig.smooth_weight`). ``score`` puts checkpoints of runs
 (``RUN`` a run directory of ``train`` or a stage directory of :func:`noble.training.stages.train_stages`) on the
 paper's grid and scores them on the rows of ``T.h5`` that ``MODEL`` held out for its own selection (neither run
 trained on them), or on every trace of ``--on U.h5`` (e.g. the unseen currents or the test HoFs of the pipeline):
@@ -60,7 +61,8 @@ def run_train(args: argparse.Namespace) -> None:
                                                                                   data.template.n_samples,
                                                                                   args.factor)))
     config = config.with_training(epochs=args.epochs, hold_epochs=args.hold_epochs, holdout_fraction=0.0,
-                                  checkpoint_every=1, schedule="cosine", quantile_weight=args.quantile_weight)
+                                  checkpoint_every=1, schedule="cosine", quantile_weight=args.quantile_weight,
+                                  smooth_weight=args.smooth_weight, smooth_ms=args.smooth_ms)
     resume = (args.out / "state" / "last.pt").is_file()
     result = train(data, config, args.out, resume=resume, init_weights=None if resume else args.init, progress=False)
     print(f"{args.out}: {result.epochs_completed} epochs on {len(data)} traces, {result.wall_time_s:.0f} s", flush=True)
@@ -158,6 +160,9 @@ def main() -> int:
     t.add_argument("--hold-epochs", type=int, default=16)
     t.add_argument("--factor", type=int, default=2)
     t.add_argument("--quantile-weight", type=float, default=None)
+    t.add_argument("--smooth-weight", type=float, default=0.0,
+                   help="weight of the slow-voltage term (TrainConfig.smooth_weight)")
+    t.add_argument("--smooth-ms", type=float, default=5.0, help="its Gaussian width (ms)")
     t.add_argument("--threads", type=int, default=2)
     s = sub.add_parser("score")
     s.add_argument("--init", type=Path, required=True)

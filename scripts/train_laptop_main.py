@@ -5,8 +5,9 @@ trains in stages: stage 1 in ``model/main.stage1`` (from shipped ``main.stage1``
 stage 2 at 2x coarse on the training set plus the extra traces it simulates (``data/train_extra-3200-seed21.h5``)
 in ``model/main.stage2``, and the model on the paper's grid in ``model/main``.
 
-Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--extra-sets N] [--data-only | --model-only]``
-(``--extra-sets N``: the firing stage adds N sets of 3,200 traces, seeds 21, 22, ...; ``NOBLE_TRAIN_WORKERS=2``
+Usage: ``python scripts/train_laptop_main.py [--threads 2] [--cell NAME] [--extra-sets N] [--smooth-weight W]
+[--data-only | --model-only]`` (``--extra-sets N``: the firing stage adds N sets of 3,200 traces, seeds 21, 22, ...;
+``--smooth-weight W``: its loss gains the slow-voltage term, ``ResolutionStage.smooth_weight``; ``NOBLE_TRAIN_WORKERS=2``
 trains data-parallel). Everything lands where
 ``make figures PROFILE=laptop`` looks for it (``$NOBLE_WORK_DIR`` or ``cache/runs/laptop/<cell>``); rerunning
 after an interruption continues the simulation and the training exactly from their checkpoints.
@@ -32,12 +33,15 @@ def main() -> int:
                         help="train as soon as the training set exists (another process simulates the rest)")
     parser.add_argument("--extra-sets", type=int,
                         help="sets of extra traces of the laptop firing stage (default: the profile's recipe)")
+    parser.add_argument("--smooth-weight", type=float,
+                        help="weight of the slow-voltage term in the firing stage (default: the profile's recipe)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile, layout = steps.run_settings("laptop", args.cell)
-    if args.extra_sets is not None:
-        profile = replace(profile, main_stages=tuple(replace(s, extra_sets=args.extra_sets)
-                                                     for s in LAPTOP_FIRING_STAGES))
+    if args.extra_sets is not None or args.smooth_weight is not None:
+        changes = {k: v for k, v in (("extra_sets", args.extra_sets), ("smooth_weight", args.smooth_weight))
+                   if v is not None}
+        profile = replace(profile, main_stages=tuple(replace(s, **changes) for s in LAPTOP_FIRING_STAGES))
         print(f"stages: {[s.as_dict() for s in profile.main_stages]}", flush=True)
     t0 = time.perf_counter()
     if args.model_only:

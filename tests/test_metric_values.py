@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from noble.evaluation.metrics import bootstrap_ci, relative_lp_error, summarize
-from noble.training.losses import relative_l2_squared, relative_lp, relative_quantile_lp, sag_amplitude
+from noble.training.losses import (gaussian_smooth, relative_l2_squared, relative_lp, relative_quantile_lp,
+                                   relative_smooth_l2, sag_amplitude)
 
 TRUE = np.array([[3.0, 4.0, 0.0], [1.0, 1.0, 1.0]])
 PRED = np.array([[3.0, 4.0, 5.0], [1.0, 3.0, 1.0]])
@@ -157,3 +158,48 @@ def test_the_quantile_term_of_the_training_objective():
     torch.testing.assert_close(per_trace, plain + 0.5 * relative_quantile_lp(pred, target[rows], 4))
     torch.testing.assert_close(loss, per_trace.mean())
     assert loss > plain_loss
+
+
+def test_gaussian_smooth_keeps_levels_and_area():
+    flat = torch.full((2, 300), -70.0, dtype=torch.float64)
+    torch.testing.assert_close(gaussian_smooth(flat, 10.0), flat)  # replicated ends: no droop at the edges
+    pulse = torch.zeros(1, 400, dtype=torch.float64)
+    pulse[0, 200] = 1.0
+    smooth = gaussian_smooth(pulse, 8.0)
+    torch.testing.assert_close(smooth.sum(), torch.tensor(1.0, dtype=torch.float64))  # unit-area kernel
+    assert int(smooth.argmax()) == 200 and float(smooth.max()) < 0.06  # 1 / (8 sqrt(2 pi)) = 0.0499
+    with pytest.raises(ValueError, match="smoothing width"):
+        gaussian_smooth(pulse, 0.0)
+
+
+def test_relative_smooth_l2_sees_offsets_and_missing_spikes_not_small_shifts():
+    t = torch.arange(2000, dtype=torch.float64)
+    spikes = torch.full((2000,), -70.0, dtype=torch.float64)
+    for k in (400, 800, 1200, 1600):
+        spikes[(t >= k) & (t < k + 10)] = 20.0
+    shifted = torch.roll(spikes, 3)  # every spike 3 samples late
+    missing = spikes.clone()
+    missing[(t >= 1600) & (t < 1610)] = -70.0  # the last spike missed
+    offset = spikes - 2.0  # 2 mV low everywhere
+    target = spikes.expand(3, -1)
+    pred = torch.stack([shifted, missing, offset])
+    smooth = relative_smooth_l2(pred, target, 50.0)
+    l4 = relative_lp(pred, target, 4)
+    assert smooth[0] < 0.1 * smooth[1]  # a small shift is nearly free, a missing spike is not
+    # hand-computed: a uniform offset survives smoothing unchanged, so it costs 2 mV over the smoothed norm
+    torch.testing.assert_close(smooth[2], 2.0 * 2000**0.5 / torch.linalg.vector_norm(gaussian_smooth(target[:1], 50.0)))
+    # the pointwise L4 error ranks the offset far below the shifted train; the slow-voltage error the other way
+    assert l4[2] < l4[0] and smooth[2] > smooth[0]
+
+
+def test_the_smooth_term_of_the_training_objective():
+    from noble.training.epoch import RelativeLpObjective
+
+    torch.manual_seed(1)
+    target = torch.randn(5, 80) * 10 - 65
+    pred = torch.randn(3, 80) * 10 - 65
+    rows = torch.tensor([1, 2, 4])
+    _, plain = RelativeLpObjective(target, 4, quantile_weight=0.5)(pred, rows)
+    loss, per_trace = RelativeLpObjective(target, 4, quantile_weight=0.5, smooth_weight=2.0, smooth_samples=3.0)(pred, rows)
+    torch.testing.assert_close(per_trace, plain + 2.0 * relative_smooth_l2(pred, target[rows], 3.0))
+    torch.testing.assert_close(loss, per_trace.mean())

@@ -20,7 +20,8 @@ KW = {"feature_table": SYNTH_TABLE, "train_hofs": SYNTH_TRAIN_HOFS, "test_hofs":
 
 def test_stage_settings_are_checked():
     for bad in ({"factor": 0}, {"factor": 2.0}, {"epochs": 0}, {"hold_epochs": 5}, {"learning_rate": 0.0},
-                {"min_lr_fraction": 1.5}, {"quantile_weight": -0.5}):
+                {"min_lr_fraction": 1.5}, {"quantile_weight": -0.5}, {"smooth_weight": -1.0},
+                {"smooth_ms": 0.0}):
         args = {"factor": 2, "epochs": 3, "hold_epochs": 1, "learning_rate": 0.01, **bad}
         with pytest.raises(TrainingError):
             ResolutionStage(**args)
@@ -28,8 +29,10 @@ def test_stage_settings_are_checked():
         with pytest.raises(TrainingError, match="non-negative integer"):
             ResolutionStage(2, 3, 1, 0.01, **bad)
     for stage in (ResolutionStage(2, 3, 1, 0.01), ResolutionStage(2, 3, 1, 0.01, quantile_weight=1.0),
-                  ResolutionStage(2, 3, 1, 0.01, extra_samples=40, extra_seed=21)):
+                  ResolutionStage(2, 3, 1, 0.01, extra_samples=40, extra_seed=21),
+                  ResolutionStage(2, 3, 1, 0.01, smooth_weight=2.0, smooth_ms=7.5)):
         assert ResolutionStage.from_dict(stage.as_dict()) == stage
+    assert "smooth_weight" not in ResolutionStage(2, 3, 1, 0.01, smooth_ms=9.0).as_dict()  # off: older signature
     # a stage that adds no traces keeps the dictionary (and so the signature) of older recipes
     assert "extra_samples" not in ResolutionStage(2, 3, 1, 0.01).as_dict()
     assert ResolutionStage(2, 3, 1, 0.01, extra_samples=40, extra_seed=21).as_dict()["extra_seed"] == 21
@@ -59,6 +62,9 @@ def test_stage_configurations_follow_the_base_run():
     assert last.model == base.model and last.training.learning_rate == 0.0002
     weighted = stage_config(base, ResolutionStage(2, 50, 34, 0.002, quantile_weight=1.0), 2, 4292)
     assert weighted.training.quantile_weight == 1.0 and weighted.as_dict()["training"]["quantile_weight"] == 1.0
+    smooth = stage_config(base, ResolutionStage(2, 22, 15, 0.002, smooth_weight=2.0, smooth_ms=5.0), 2, 4292)
+    assert (smooth.training.smooth_weight, smooth.training.smooth_ms) == (2.0, 5.0)
+    assert "smooth_weight" not in config.as_dict()["training"]
 
 
 def test_stages_chain_their_weights_log_every_epoch_and_are_not_rerun(synthetic_dataset, tmp_path):

@@ -194,3 +194,23 @@ def test_the_quantile_weight_is_recorded_only_when_set_and_frozen_on_resume(data
     assert run.history[0]["train_loss"] > plain.history[0]["train_loss"]
     with pytest.raises(TrainingError, match="quantile_weight"):
         train(dataset, weighted.with_training(epochs=2, quantile_weight=1.0), tmp_path / "weighted", resume=True, **kw)
+
+
+def test_the_smooth_weight_is_recorded_only_when_set_and_frozen_on_resume(dataset, tmp_path):
+    from noble.model import ConfigError
+    from noble.training.config import config_from_dict
+
+    config = load_config("quick").with_training(epochs=1, batch_size=16)
+    assert not {"smooth_weight", "smooth_ms"} & set(config.as_dict()["training"])  # earlier signatures stay valid
+    smooth = config.with_training(smooth_weight=3.0, smooth_ms=2.0)
+    assert smooth.as_dict()["training"]["smooth_weight"] == 3.0 and smooth.as_dict()["training"]["smooth_ms"] == 2.0
+    assert config_from_dict(smooth.as_dict()) == smooth
+    for bad in ({"smooth_weight": -1.0}, {"smooth_ms": 0.0}, {"smooth_ms": float("nan")}):
+        with pytest.raises(ConfigError, match="smooth_"):
+            config.with_training(**bad)
+    kw = dict(feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS, progress=False)
+    plain = train(dataset, config, tmp_path / "plain", **kw)
+    run = train(dataset, smooth, tmp_path / "smooth", **kw)
+    assert run.history[0]["train_loss"] > plain.history[0]["train_loss"]  # same batches, plus the term
+    with pytest.raises(TrainingError, match="smooth_ms"):
+        train(dataset, smooth.with_training(epochs=2, smooth_ms=4.0), tmp_path / "smooth", resume=True, **kw)

@@ -7,6 +7,7 @@ fields) and ``training`` (:class:`TrainConfig` fields). Missing values take the 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,11 @@ class TrainConfig:
     # weight of the timing-free quantile term (noble.training.losses.relative_quantile_lp, same p) added to the
     # pointwise loss; 0 is the paper's loss. Written into configurations only when non-zero (LATER_FIELDS).
     quantile_weight: float = 0.0
+    # weight of the slow-voltage term (noble.training.losses.relative_smooth_l2: relative L2 of both traces
+    # smoothed by a Gaussian of smooth_ms) added to the per-trace loss; 0 is the paper's loss. Both are written
+    # into configurations only when they differ from these defaults (LATER_FIELDS).
+    smooth_weight: float = 0.0
+    smooth_ms: float = 5.0
     seed: int = 0
     holdout_fraction: float = 0.1  # unseen currents of train HoF models held out (train-HoF test set)
     checkpoint_every: int = 25  # epochs between periodic checkpoints (0: none)
@@ -62,6 +68,10 @@ class TrainConfig:
             raise ConfigError(f"amp must be null, 'bf16' or 'fp16', not {self.amp!r}")
         if not self.quantile_weight >= 0.0:
             raise ConfigError(f"quantile_weight must be >= 0, not {self.quantile_weight}")
+        if not self.smooth_weight >= 0.0:
+            raise ConfigError(f"smooth_weight must be >= 0, not {self.smooth_weight}")
+        if not (self.smooth_ms > 0.0 and math.isfinite(self.smooth_ms)):
+            raise ConfigError(f"smooth_ms must be a positive number of ms, not {self.smooth_ms}")
         if self.loss_p < 1:
             raise ConfigError(f"loss_p must be >= 1, not {self.loss_p}")
         if self.schedule not in ("plateau", "cosine"):
@@ -82,7 +92,7 @@ class TrainConfig:
 #: Training settings added after version 0.1.0 shipped weights, with the default that reproduces the earlier
 #: behaviour: :meth:`RunConfig.as_dict` leaves them out at that default, so the configurations, cards and cache
 #: signatures of earlier runs (and the pretrained weights) stay valid.
-LATER_FIELDS: dict[str, Any] = {"quantile_weight": 0.0}
+LATER_FIELDS: dict[str, Any] = {"quantile_weight": 0.0, "smooth_weight": 0.0, "smooth_ms": 5.0}
 
 
 def training_dict(training: "TrainConfig") -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from noble.training.losses import relative_l2_squared, relative_lp, relative_quantile_lp, sag_amplitude
+from noble.training.losses import (relative_l2_squared, relative_lp, relative_quantile_lp, relative_smooth_l2,
+                                   sag_amplitude)
 
 if TYPE_CHECKING:  # typing only: noble.training.parallel does not import this module
     from noble.training.parallel import GradientReducer
@@ -36,7 +37,9 @@ class BatchObjective(Protocol):
 @dataclass(frozen=True)
 class RelativeLpObjective:
     """The paper's loss: the relative L^p error of each trace (:func:`relative_lp`), averaged over the batch;
-    with ``quantile_weight`` > 0, plus that weight times the timing-free :func:`relative_quantile_lp` of the trace.
+    with ``quantile_weight`` > 0, plus that weight times the timing-free :func:`relative_quantile_lp` of the trace;
+    with ``smooth_weight`` > 0, plus that weight times the slow-voltage error :func:`relative_smooth_l2` (Gaussian of
+    ``smooth_samples`` samples).
 
     ``voltage_mV`` ``[N, T]`` holds the targets; ``rows`` index it.
     """
@@ -44,12 +47,16 @@ class RelativeLpObjective:
     voltage_mV: torch.Tensor
     p: int = 4
     quantile_weight: float = 0.0
+    smooth_weight: float = 0.0
+    smooth_samples: float = 0.0
 
     def __call__(self, pred_mV: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pred, target = pred_mV.float(), self.voltage_mV[rows]
         per_trace = relative_lp(pred, target, self.p)
         if self.quantile_weight:
             per_trace = per_trace + self.quantile_weight * relative_quantile_lp(pred, target, self.p)
+        if self.smooth_weight:
+            per_trace = per_trace + self.smooth_weight * relative_smooth_l2(pred, target, self.smooth_samples)
         return per_trace.mean(), per_trace
 
 

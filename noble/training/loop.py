@@ -189,7 +189,7 @@ def check_run_directory(out: Path, config: RunConfig, resume: bool) -> Path:
 
 #: Training settings a resumed run must share with the run it continues.
 RESUME_FROZEN = ("batch_size", "learning_rate", "seed", "holdout_fraction", "loss_p", "quantile_weight",
-                 "plateau_factor", "plateau_patience")
+                 "smooth_weight", "smooth_ms", "plateau_factor", "plateau_patience")
 
 
 def initial_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:

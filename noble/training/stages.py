@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -42,7 +43,8 @@ class ResolutionStage:
     """One continuation stage: ``factor`` times coarser traces (1: the dataset's own grid), ``epochs`` epochs at
     ``learning_rate`` held for ``hold_epochs`` and then a cosine decay to ``min_lr_fraction`` of it; the loss
     gains the timing-free quantile term at ``quantile_weight`` (:attr:`noble.training.TrainConfig.quantile_weight`;
-    0: the stage-1 loss)."""
+    0: the stage-1 loss) and the slow-voltage term at ``smooth_weight`` with a Gaussian of ``smooth_ms``
+    (:attr:`noble.training.TrainConfig.smooth_weight`)."""
 
     factor: int
     epochs: int
@@ -53,6 +55,8 @@ class ResolutionStage:
     extra_samples: int = 0  # new traces added to this stage's training set (0: the first stage's rows only)
     extra_seed: int = 0  # seed of the amplitude sampling of those traces (used when extra_samples > 0)
     extra_sets: int = 1  # sets of extra_samples traces each, seeded extra_seed, extra_seed + 1, ...
+    smooth_weight: float = 0.0
+    smooth_ms: float = 5.0
 
     def __post_init__(self) -> None:
         if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 1:
@@ -65,6 +69,9 @@ class ResolutionStage:
                                 f"{self.learning_rate} / {self.min_lr_fraction}")
         if not self.quantile_weight >= 0:
             raise TrainingError(f"a stage's quantile_weight must be >= 0, not {self.quantile_weight}")
+        if not self.smooth_weight >= 0 or not (self.smooth_ms > 0 and math.isfinite(self.smooth_ms)):
+            raise TrainingError(f"a stage needs smooth_weight >= 0 and a positive smooth_ms, not "
+                                f"{self.smooth_weight} / {self.smooth_ms}")
         for name in ("extra_samples", "extra_seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -83,9 +90,11 @@ class ResolutionStage:
         return self.extra_samples * len(self.extra_seeds)
 
     def as_dict(self) -> dict[str, Any]:
-        """The stage's settings; the extra-trace fields only when traces are added, and ``extra_sets`` only when
-        above 1 (older recipes keep their signature)."""
+        """The stage's settings; the extra-trace fields only when traces are added, ``extra_sets`` only when
+        above 1 and the slow-voltage fields only when the term is on (older recipes keep their signature)."""
         data = asdict(self)
+        if not self.smooth_weight:
+            del data["smooth_weight"], data["smooth_ms"]
         if not self.extra_samples:
             del data["extra_samples"], data["extra_seed"], data["extra_sets"]
         elif self.extra_sets == 1:
@@ -96,7 +105,8 @@ class ResolutionStage:
     def from_dict(cls, data: Mapping[str, Any]) -> "ResolutionStage":
         return cls(int(data["factor"]), int(data["epochs"]), int(data["hold_epochs"]), float(data["learning_rate"]),
                    float(data.get("min_lr_fraction", 0.05)), float(data.get("quantile_weight", 0.0)),
-                   int(data.get("extra_samples", 0)), int(data.get("extra_seed", 0)), int(data.get("extra_sets", 1)))
+                   int(data.get("extra_samples", 0)), int(data.get("extra_seed", 0)), int(data.get("extra_sets", 1)),
+                   float(data.get("smooth_weight", 0.0)), float(data.get("smooth_ms", 5.0)))
 
 
 def coarse_padded_length(padded_length: int | None, n_samples: int, factor: int) -> int | None:
@@ -116,7 +126,8 @@ def stage_config(base: RunConfig, stage: ResolutionStage, index: int, n_coarse_s
                                                                     stage.factor))
     training = replace(base.training, epochs=stage.epochs, hold_epochs=stage.hold_epochs,
                        learning_rate=stage.learning_rate, min_lr_fraction=stage.min_lr_fraction, schedule="cosine",
-                       max_minutes=None, quantile_weight=stage.quantile_weight)
+                       max_minutes=None, quantile_weight=stage.quantile_weight, smooth_weight=stage.smooth_weight,
+                       smooth_ms=stage.smooth_ms)
     return replace(base, name=f"{base.name}{suffix}", model=model, training=training)
 
 

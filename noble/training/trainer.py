@@ -118,14 +118,15 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int, min_fraction: float, hold
     return low + 0.5 * (base_lr - low) * (1.0 + math.cos(math.pi * step / (decay - 1)))
 
 
-def run_epoch(net: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_scaler: torch.amp.GradScaler, tc: TrainConfig,
+def run_epoch(net: NobleModel, optimizer: torch.optim.Optimizer, grad_scaler: torch.amp.GradScaler, tc: TrainConfig,
               epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
               amp_dtype: torch.dtype | None, reducer: GradientReducer | None = None) -> float:
     """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss, plus the
-    quantile term when ``tc.quantile_weight`` is set); returns the mean per-trace loss of the epoch. With
+    quantile and slow-voltage terms when ``tc.quantile_weight`` / ``tc.smooth_weight`` are set); returns the mean per-trace loss of the epoch. With
     ``reducer`` this process takes its share of each batch (:mod:`noble.training.parallel`)."""
     order = train_rows[seeded_order(int(train_rows.numel()), tc.seed * 1_000_003 + epoch).to(volt.device)]
-    objective = RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight)
+    objective = RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight, tc.smooth_weight,
+                                    tc.smooth_ms / float(net.template.dt_ms))
     loss = optimize_epoch(net, optimizer, order, tc.batch_size, amp, feats, objective, grad_scaler, amp_dtype, reducer)
     return loss.per_trace
 
