@@ -91,3 +91,17 @@ def test_recipe_targets_read_the_measured_numbers():
     assert table.loc["voltage relative L2 (%) <= 5", "constant rest"] == 9.3
     assert met["Spearman of spike counts across train HoFs at 0.1 nA >= 0.6"]
     assert not met["spread ratio NOBLE / PDE at 0.1 nA >= 0.5"]
+
+
+def test_paper_references_are_data_by_cell_name():
+    from noble.data.registry import CELLS
+    from noble.pipeline.reports import PAPER_REFERENCES, paper_reference
+
+    assert set(PAPER_REFERENCES) <= set(CELLS)  # every entry names a shipped cell
+    pvalb = paper_reference("human_pvalb_689331391")
+    assert set(pvalb) == {"train_hofs_unseen_currents", "test_hofs"}
+    assert pvalb["train_hofs_unseen_currents"][1]["Voltage"] == 2.18  # Sec. 4.2 of the paper
+    assert set(paper_reference("human_vip_685806972")) == {"train_hofs_unseen_currents"}
+    assert paper_reference("mouse_pvalb_569998790") == {} and paper_reference("my_cell") == {}
+    paper_reference("human_pvalb_689331391").clear()  # a copy: the table itself is not changed
+    assert paper_reference("human_pvalb_689331391") == pvalb

@@ -17,20 +17,20 @@ PAPER_PVALB_MAIN: dict[str, float] = {"Voltage": 2.18, "Steady state voltage": 0
                                       "AP1 width": 32.8, "Mean AP amplitude": 8.54}
 #: The paper's PVALB model on the 10 test HoF models (Table 2, 50 train HoFs), percent.
 PAPER_PVALB_TEST_HOFS: dict[str, float] = dict(PAPER_TABLE2[50])
-#: The cell whose results the paper reports for VIP.
-VIP_CELL = "human_vip_685806972"
+#: The paper's numbers by cell and evaluation set: (source, numbers by column). A cell without an entry (for
+#: example one registered with ``noble cells add``) has no paper column.
+PAPER_REFERENCES: dict[str, dict[str, tuple[str, Mapping[str, float]]]] = {
+    "human_pvalb_689331391": {"train_hofs_unseen_currents": ("paper, Sec. 4.2", PAPER_PVALB_MAIN),
+                              "test_hofs": ("paper, Table 2 (50 HoFs)", PAPER_PVALB_TEST_HOFS)},
+    "human_vip_685806972": {"train_hofs_unseen_currents": ("paper, VIP model", PAPER_VIP)},
+}
 
 SET_LABELS = {"train_hofs_unseen_currents": "unseen currents", "test_hofs": "test HoFs"}
 
 
 def paper_reference(cell: str) -> dict[str, tuple[str, Mapping[str, float]]]:
     """Per evaluation set: (source, paper's numbers by column) for the cell; empty when the paper has none."""
-    if cell == VIP_CELL:
-        return {"train_hofs_unseen_currents": ("paper, VIP model", PAPER_VIP)}
-    if cell.startswith("human_pvalb_689331391"):
-        return {"train_hofs_unseen_currents": ("paper, Sec. 4.2", PAPER_PVALB_MAIN),
-                "test_hofs": ("paper, Table 2 (50 HoFs)", PAPER_PVALB_TEST_HOFS)}
-    return {}
+    return dict(PAPER_REFERENCES.get(cell, {}))
 
 
 FIRING_ROWS: dict[str, str] = {

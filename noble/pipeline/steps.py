@@ -55,8 +55,6 @@ from noble.training import load_config, train
 from noble.training.loop import load_split
 from noble.training.stages import STAGES_LOG, ResolutionStage, mark_stage_finished, stage_finished, train_stages
 
-#: The VIP cell of the paper's second experiment.
-VIP_CELL = "human_vip_685806972"
 
 #: Seeds of the sampled datasets (fixed, recorded in each data card).
 TRAIN_SEED = 1
@@ -712,7 +710,6 @@ def ensure_metrics(profile: Profile | str, cell: str, layout: RunLayout, tag: st
 __all__ = [
     "DATASET_KEYS",
     "PipelineError",
-    "VIP_CELL",
     "cell_lacks",
     "dataset_plans",
     "ensure_cell",
