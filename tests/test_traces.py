@@ -54,6 +54,12 @@ def test_round_trip_keeps_protocol_card_and_extras(tmp_path):
     with pytest.raises(DataError, match="no datasets"):
         concat_datasets([])
     assert len(json.loads(both.coarsened(2).concat(three.coarsened(2)).data_card)["concatenation"]) == 2
+    # a model card's data block names every file of a concatenation, in order, with the traces taken from each
+    described = ds.concat(sub).concat(three).describe()
+    assert described["file"] == f"{path.name} + {path.name} + {path.name}" and described["n_traces"] == 6
+    assert [p["n_traces"] for p in described["parts"]] == [3, 2, 1]
+    assert described["data_card_sha256"] == ds.concat(sub).concat(three).data_card_sha256
+    assert "parts" not in ds.describe() and ds.describe()["file"] == path.name
 
 
 def test_paper_template_is_derived_from_the_paper_protocol():

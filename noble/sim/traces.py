@@ -41,6 +41,8 @@ REQUIRED_ATTRS = ("protocol", "cell", "engine", "data_card")
 JSON_ATTRS = ("protocol", "engine_options", "sampler", "checksums")
 #: Attributes the reader turns into fields (the others stay in :attr:`TraceDataset.attrs`).
 _FIELD_ATTRS = ("format", "protocol", "cell", "engine", "seed", "data_card")
+#: The :attr:`TraceDataset.attrs` key under which a concatenation lists the files it joins (in memory only).
+CONCAT_PARTS = "concatenated_files"
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ class TraceDataset:
         return template_of(self.protocol)
 
     def describe(self) -> dict[str, Any]:
-        """What a model card records about its training data."""
-        return {
+        """What a model card records about its training data; a concatenation names every file it joins
+        (``parts``: file, traces taken from it, seed and data card SHA-256, in order)."""
+        out: dict[str, Any] = {
             "file": self.path.name,
             "cell": self.cell,
             "engine": self.engine,
@@ -91,6 +94,18 @@ class TraceDataset:
             "seed": self.seed,
             "data_card_sha256": self.data_card_sha256,
         }
+        if CONCAT_PARTS in self.attrs:
+            out["file"] = " + ".join(part["file"] for part in self.attrs[CONCAT_PARTS])
+            out["parts"] = [dict(part) for part in self.attrs[CONCAT_PARTS]]
+        return out
+
+    def file_parts(self) -> list[dict[str, Any]]:
+        """The files behind these traces: one entry for a dataset read from a file, one per part for a
+        concatenation (see :meth:`describe`)."""
+        if CONCAT_PARTS in self.attrs:
+            return [dict(part) for part in self.attrs[CONCAT_PARTS]]
+        return [{"file": self.path.name, "n_traces": len(self), "seed": self.seed,
+                 "data_card_sha256": self.data_card_sha256}]
 
     def select(self, rows: np.ndarray | slice) -> "TraceDataset":
         """The traces ``rows`` only (same grid, protocol and data card)."""
@@ -128,7 +143,8 @@ class TraceDataset:
         return TraceDataset(
             self.path, np.concatenate([self.voltage, other.voltage]),
             np.concatenate([self.amplitude, other.amplitude]), np.concatenate([self.hof, other.hof]), self.time,
-            self.protocol, self.cell, self.engine, self.seed, card, dict(self.attrs),
+            self.protocol, self.cell, self.engine, self.seed, card,
+            {**self.attrs, CONCAT_PARTS: self.file_parts() + other.file_parts()},
         )
 
 
