@@ -214,3 +214,20 @@ def test_the_smooth_weight_is_recorded_only_when_set_and_frozen_on_resume(datase
     assert run.history[0]["train_loss"] > plain.history[0]["train_loss"]  # same batches, plus the term
     with pytest.raises(TrainingError, match="smooth_ms"):
         train(dataset, smooth.with_training(epochs=2, smooth_ms=4.0), tmp_path / "smooth", resume=True, **kw)
+
+
+def test_metrics_log_the_optimisation_time_of_each_epoch(dataset, tmp_path):
+    import csv
+
+    from noble.training.loop import CSV_FIELDS
+
+    config = load_config("quick").with_training(epochs=2, batch_size=16)
+    run = train(dataset, config, tmp_path / "run", feature_table=TABLE, train_hofs=TRAIN_HOFS, test_hofs=TEST_HOFS,
+                progress=False)
+    n_batches = -(-json.loads((tmp_path / "run" / "model_card.json").read_text())["training"]["n_train"] // 16)
+    for row in run.history:
+        assert 0 < row["train_time_s"] <= row["epoch_time_s"]  # the pass alone, without evaluation and saving
+        assert row["train_time_s"] == pytest.approx(row["step_time_s"] * n_batches)
+    with (tmp_path / "run" / "metrics.csv").open(newline="") as fh:
+        logged = list(csv.DictReader(fh))
+    assert tuple(logged[0]) == CSV_FIELDS and float(logged[1]["train_time_s"]) == pytest.approx(run.history[1]["train_time_s"])
