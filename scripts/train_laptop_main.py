@@ -38,9 +38,9 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profile, layout = steps.run_settings("laptop", args.cell)
-    if args.extra_sets is not None or args.smooth_weight is not None:
-        changes = {k: v for k, v in (("extra_sets", args.extra_sets), ("smooth_weight", args.smooth_weight))
-                   if v is not None}
+    changes = {k: v for k, v in (("extra_sets", args.extra_sets), ("smooth_weight", args.smooth_weight))
+               if v is not None}
+    if changes:
         profile = replace(profile, main_stages=tuple(replace(s, **changes) for s in LAPTOP_FIRING_STAGES))
         print(f"stages: {[s.as_dict() for s in profile.main_stages]}", flush=True)
     t0 = time.perf_counter()

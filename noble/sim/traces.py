@@ -95,8 +95,8 @@ class TraceDataset:
             "data_card_sha256": self.data_card_sha256,
         }
         if CONCAT_PARTS in self.attrs:
-            out["file"] = " + ".join(part["file"] for part in self.attrs[CONCAT_PARTS])
-            out["parts"] = [dict(part) for part in self.attrs[CONCAT_PARTS]]
+            out["parts"] = self.file_parts()
+            out["file"] = " + ".join(part["file"] for part in out["parts"])
         return out
 
     def file_parts(self) -> list[dict[str, Any]]:

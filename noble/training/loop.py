@@ -134,16 +134,14 @@ class _Loggers:
 
 def epoch_row(epoch: int, train_loss: float, learning_rate: float, holdout: tuple[float, float],
               test_hofs: tuple[float, float], firing: FiringReport | None, score: float, epoch_time_s: float,
-              step_time_s: float, elapsed_s: float, train_time_s: float | None = None) -> dict[str, float]:
+              step_time_s: float, elapsed_s: float, train_time_s: float) -> dict[str, float]:
     """The metrics.csv row of an epoch (0-based ``epoch``): losses, rel. L4/L2 of the held-out and test-HoF
     traces, the held-out firing accounting (%) and the selection score, times (s): the whole epoch, its
     optimisation pass alone (``train_time_s``) and that per batch (``step_time_s``)."""
     row = {"epoch": epoch + 1, "train_loss": train_loss, "learning_rate": learning_rate,
            "holdout_rel_l4": holdout[0], "holdout_rel_l2": holdout[1], "test_hofs_rel_l4": test_hofs[0],
            "test_hofs_rel_l2": test_hofs[1], "epoch_time_s": epoch_time_s, "step_time_s": step_time_s,
-           "elapsed_s": elapsed_s}
-    if train_time_s is not None:
-        row["train_time_s"] = train_time_s
+           "elapsed_s": elapsed_s, "train_time_s": train_time_s}
     if firing is not None:
         row |= {"holdout_missed_firing_pct": firing.missed_firing_pct,
                 "holdout_false_firing_pct": firing.false_firing_pct,

@@ -122,8 +122,9 @@ def run_epoch(net: NobleModel, optimizer: torch.optim.Optimizer, grad_scaler: to
               epoch: int, train_rows: torch.Tensor, amp: torch.Tensor, feats: torch.Tensor, volt: torch.Tensor,
               amp_dtype: torch.dtype | None, reducer: GradientReducer | None = None) -> float:
     """One pass over the training rows in the epoch's seeded order (Adam steps on the relative L^p loss, plus the
-    quantile and slow-voltage terms when ``tc.quantile_weight`` / ``tc.smooth_weight`` are set); returns the mean per-trace loss of the epoch. With
-    ``reducer`` this process takes its share of each batch (:mod:`noble.training.parallel`)."""
+    quantile and slow-voltage terms when ``tc.quantile_weight`` / ``tc.smooth_weight`` are set); returns the mean
+    per-trace loss of the epoch. With ``reducer`` this process takes its share of each batch
+    (:mod:`noble.training.parallel`)."""
     order = train_rows[seeded_order(int(train_rows.numel()), tc.seed * 1_000_003 + epoch).to(volt.device)]
     objective = RelativeLpObjective(volt, tc.loss_p, tc.quantile_weight, tc.smooth_weight,
                                     tc.smooth_ms / float(net.template.dt_ms))
